@@ -1,0 +1,50 @@
+"""The verdict table printed at the end of a run: claims down, targets across."""
+
+from __future__ import annotations
+
+
+def cell_text(cell: dict) -> str:
+    verdict = cell["verdict"]
+    if verdict == "observed":
+        text = "observed: " + ", ".join(cell["alternatives"])
+    elif verdict == "refuted":
+        text = "refuted (expected)" if cell["as_expected"] else "REFUTED"
+    elif verdict == "error":
+        text = "ERROR"
+    else:
+        text = verdict
+    if not cell["as_expected"] and verdict not in ("refuted", "error"):
+        text += " (UNEXPECTED)"
+    return text
+
+
+def render(document: dict) -> list[str]:
+    host = document["host"]
+    targets = document["targets"]
+    cells = {(c["claim"], c["target"]): c for c in document["results"]}
+    header = ["claim", "kind"] + [f"{t['id']} ({t['fs']['type']})" for t in targets]
+    rows, idle = [], []
+    for claim in document["claims"]:
+        row_cells = [cells[(claim["id"], t["id"])] for t in targets]
+        if all(c["verdict"] == "not run" for c in row_cells):
+            idle.append(claim["id"])
+            continue
+        rows.append([claim["id"], claim["kind"]] + [cell_text(c) for c in row_cells])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = [
+        f"{host['os']} {host['kernel_release']} {host['arch']}, page size {host['page_size']}, "
+        f"{host['libc']}, {host['python']}, euid {host['euid']}",
+    ]
+    for target in targets:
+        fs = target["fs"]
+        lines.append(f"  {target['id']}: {target['directory']} — {fs['type']} on {fs['mount_point']} "
+                     f"({fs['mount_options']}), block size {fs['block_size']}")
+    lines.append("")
+    for row in [header] + rows:
+        lines.append("  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip())
+    if idle:
+        lines.append(f"not run on any target ({len(idle)}): {', '.join(idle)}")
+    summary = document["summary"]
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(summary["verdicts"].items()))
+    lines.append(f"cells: {counts}; unexpected: {summary['unexpected']}")
+    return lines

@@ -1,0 +1,130 @@
+"""Known platform behaviour: which claims a platform is recorded to refute, or which alternative it takes.
+
+Files ``suite/expectations/*.toml`` hold ``[[expect]]`` tables:
+
+    claim = "OPEN-6"                 # catalog claim ID
+    verdict = "refuted"              # or "observed" (then: alternatives = [...])
+    os = "Linux"                     # platform predicate: all given keys must match
+    kernel = ">=5.4"                 # optional: comma-separated bounds on the release
+    fs = ["ext4", "tmpfs"]           # optional: filesystem types (as in reports)
+    reason = "why the platform behaves so"
+    reference = "where that behaviour is specified or explained"
+
+A matching entry turns a refutation into an expected failure; if the claim
+starts to hold (or takes another alternative), the test fails and says so.
+Without an entry a normative or derived claim is expected to hold.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fixtures.platform import kernel_version_tuple
+from suite.catalog import Catalog, CatalogError
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "reason", "reference"}
+BOUND = re.compile(r"^(>=|<=|>|<|==)\s*(\d+(?:\.\d+)*)$")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    claim: str
+    verdict: str
+    alternatives: tuple[str, ...]
+    os: str
+    kernel: str
+    fs: tuple[str, ...]
+    reason: str
+    reference: str
+    file: str
+
+    def applies(self, os_name: str, kernel_release: str, fs_type: str) -> bool:
+        if self.os and self.os != os_name:
+            return False
+        if self.fs and fs_type not in self.fs:
+            return False
+        return kernel_in_range(kernel_release, self.kernel)
+
+    def as_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "alternatives": list(self.alternatives),
+            "reason": self.reason,
+            "reference": self.reference,
+            "file": self.file,
+        }
+
+
+def _compare(left: tuple[int, ...], op: str, right: tuple[int, ...]) -> bool:
+    width = max(len(left), len(right))
+    left, right = left + (0,) * (width - len(left)), right + (0,) * (width - len(right))
+    return {">=": left >= right, "<=": left <= right, ">": left > right, "<": left < right, "==": left == right}[op]
+
+
+def kernel_in_range(release: str, spec: str) -> bool:
+    version = kernel_version_tuple(release)
+    for bound in filter(None, (b.strip() for b in spec.split(","))):
+        op, number = BOUND.match(bound).groups()
+        if not _compare(version, op, tuple(int(n) for n in number.split("."))):
+            return False
+    return True
+
+
+def parse_expectation(entry: dict, cat: Catalog, where: str) -> Expectation:
+    unknown = set(entry) - FIELDS
+    if unknown:
+        raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    for key in ("claim", "verdict", "reason", "reference"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise CatalogError(f"{where}: '{key}' is required (a non-empty string)")
+    if entry["claim"] not in cat:
+        raise CatalogError(f"{where}: no claim {entry['claim']} in the catalog")
+    claim = cat[entry["claim"]]
+    verdict = entry["verdict"]
+    alternatives = tuple(entry.get("alternatives", ()))
+    if verdict == "observed":
+        if claim.kind != "impl" or not alternatives or not set(alternatives) <= set(claim.alternatives):
+            raise CatalogError(f"{where}: 'observed' needs an impl claim and alternatives from its list {claim.alternatives}")
+    elif verdict != "refuted" or alternatives:
+        raise CatalogError(f"{where}: verdict must be 'refuted', or 'observed' with alternatives")
+    kernel = entry.get("kernel", "")
+    if not all(BOUND.match(b.strip()) for b in kernel.split(",") if b.strip()):
+        raise CatalogError(f"{where}: kernel must be bounds like '>=5.4,<6.1'")
+    fs = entry.get("fs", [])
+    if not isinstance(fs, list) or not all(isinstance(f, str) for f in fs):
+        raise CatalogError(f"{where}: 'fs' must be a list of filesystem types")
+    return Expectation(claim.id, verdict, alternatives, entry.get("os", ""), kernel, tuple(fs),
+                       entry["reason"].strip(), entry["reference"].strip(), where.split(" ")[0])
+
+
+def load_expectations(cat: Catalog, directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
+    expectations = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise CatalogError(f"{path.name}: {error}") from None
+        if set(data) - {"expect"}:
+            raise CatalogError(f"{path.name}: an expectation file holds only [[expect]] tables")
+        for index, entry in enumerate(data.get("expect", [])):
+            expectations.append(parse_expectation(entry, cat, f"{path.name} entry #{index + 1}"))
+    return tuple(expectations)
+
+
+@cache
+def expectations() -> tuple[Expectation, ...]:
+    from suite.catalog import catalog
+    return load_expectations(catalog())
+
+
+def expectation_for(claim_id: str, os_name: str, kernel_release: str, fs_type: str) -> Expectation | None:
+    """The first recorded expectation for this claim on this platform, if any."""
+    for expectation in expectations():
+        if expectation.claim == claim_id and expectation.applies(os_name, kernel_release, fs_type):
+            return expectation
+    return None

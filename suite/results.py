@@ -1,0 +1,97 @@
+"""Plugin: gathers verdicts in the controlling process, prints the table, writes the JSON report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from fixtures.platform import host_identity
+from reports import document, table
+from suite.catalog import catalog
+from suite.targets import is_worker
+from suite.verdicts import ITEM_PROPERTY, RESULT_PROPERTY
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("mmapconf").addoption(
+        "--report", metavar="PATH", default=None,
+        help="write the JSON report to PATH (default: reports/out/mmapconf-<time>.json)",
+    )
+
+
+class Results:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.records: dict[str, dict] = {}
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.clock = time.monotonic()
+        self.path: Path | None = None
+        self.document: dict | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        item = properties.get(ITEM_PROPERTY)
+        if item is None:
+            return
+        result = properties.get(RESULT_PROPERTY)
+        if result is not None and report.when == "call":
+            self.records[report.nodeid] = dict(result, tests=[report.nodeid])
+        elif report.nodeid not in self.records and (report.failed or report.skipped):
+            # setup or teardown went wrong, or the forked child crashed before a verdict
+            reason = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else report.outcome
+            self.records[report.nodeid] = {
+                "claim": item["claim"], "target": item["target"], "inventory": catalog()[item["claim"]].inventory,
+                "verdict": "unsupported" if report.skipped else "error", "detail": reason,
+                "alternatives": [], "examples": 0, "duration_s": round(report.duration, 3),
+                "as_expected": bool(report.skipped), "tests": [report.nodeid],
+            }
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.records:
+            return  # no claim test ran (e.g. only the harness tests): no conformance report
+        targets = self.config.mmapconf_targets
+        self.document = document.build(
+            run={
+                "started": self.started.isoformat(timespec="seconds"),
+                "duration_s": round(time.monotonic() - self.clock, 1),
+                "hypothesis_profile": settings.get_current_profile_name(),
+                "argv": sys.argv[1:],
+                "exit_status": int(exitstatus),
+            },
+            host=host_identity(),
+            targets=[t.as_dict() for t in targets],
+            claims=[c.as_dict() for c in catalog().claims],
+            results=list(self.records.values()),
+        )
+        option = self.config.getoption("report")
+        stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
+        self.path = Path(option) if option else self.config.rootpath / "reports" / "out" / f"mmapconf-{stamp}-{os.getpid()}.json"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.document, indent=1) + "\n")
+        except OSError as error:
+            self.path = None
+            self.config.get_terminal_writer().line(f"mmapconf: cannot write the report: {error}", red=True)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.document is None:
+            return
+        terminalreporter.section("mmapconf verdicts")
+        for line in table.render(self.document):
+            terminalreporter.line(line)
+        if self.path:
+            terminalreporter.line(f"report: {self.path}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not is_worker(config):
+        config.pluginmanager.register(Results(config), "mmapconf-results")

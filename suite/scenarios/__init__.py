@@ -1,0 +1,1 @@
+"""Scenarios (drive the kernel, return a plain observation) and judges (pure functions of parameters and observation), per topic."""

@@ -1,0 +1,62 @@
+"""Kernel steps that scenarios run, often inside a forked child (so they are module-level functions)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fixtures import libc
+from fixtures.files import OPEN_MODES
+
+PROT_BITS = {"PROT_READ": libc.PROT_READ, "PROT_WRITE": libc.PROT_WRITE, "PROT_EXEC": libc.PROT_EXEC}
+MAP_TYPES = {"MAP_SHARED": libc.MAP_SHARED, "MAP_PRIVATE": libc.MAP_PRIVATE}
+MSYNC_BITS = {"MS_ASYNC": libc.MS_ASYNC, "MS_SYNC": libc.MS_SYNC, "MS_INVALIDATE": libc.MS_INVALIDATE}
+
+
+def bits(names: tuple[str, ...], table: dict[str, int]) -> int:
+    value = 0
+    for name in names:
+        value |= table[name]
+    return value
+
+
+def map_file(path: str, mode: str, length: int, prot: tuple[str, ...], flags: str, offset: int = 0) -> int:
+    """Open ``path``, map it, close the fd (the mapping stays); the address. Raises SysError on failure."""
+    fd = os.open(path, OPEN_MODES[mode])
+    try:
+        result = libc.mmap(None, length, bits(prot, PROT_BITS), MAP_TYPES[flags], fd, offset)
+    finally:
+        os.close(fd)
+    return libc.checked("mmap", result)
+
+
+def unmap(addr: int, length: int) -> None:
+    libc.checked("munmap", libc.munmap(addr, length))
+
+
+def read(addr: int, length: int) -> bytes:
+    return libc.read_bytes(addr, length)
+
+
+def write(addr: int, data: bytes) -> None:
+    libc.write_bytes(addr, data)
+
+
+def truncate(path: str, size: int) -> None:
+    """ftruncate() through a descriptor of this process's own."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+def maps_entry(addr: int) -> dict | None:
+    """The /proc/self/maps line of the mapping holding ``addr``, as a dict."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if start <= addr < end:
+            return {"start": start, "end": end, "perms": fields[1], "offset": int(fields[2], 16),
+                    "device": fields[3], "inode": int(fields[4]), "path": fields[5] if len(fields) > 5 else ""}
+    return None

@@ -1,0 +1,35 @@
+"""Hypothesis strategies shared by the claim tests: sizes and offsets around page boundaries."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from fixtures.libc import PAGE_SIZE as PAGE, round_up
+
+EDGE_SIZES = (0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE - 1, 2 * PAGE, 2 * PAGE + 1, 3 * PAGE + 1)
+MAX_PAGES = 4
+
+
+def file_sizes(min_size: int = 0, max_size: int = MAX_PAGES * PAGE, unaligned: bool = False) -> st.SearchStrategy[int]:
+    """Edge cases (0, 1, k·page±1, k·page) first, then any size in range."""
+    edges = [s for s in EDGE_SIZES if min_size <= s <= max_size]
+    sizes = st.one_of(st.sampled_from(edges), st.integers(min_size, max_size)) if edges else st.integers(min_size, max_size)
+    return sizes.filter(lambda s: s % PAGE) if unaligned else sizes
+
+
+def page_offsets(max_page: int) -> st.SearchStrategy[int]:
+    """A page-multiple file offset from 0 to max_page pages."""
+    return st.integers(0, max(max_page, 0)).map(lambda k: k * PAGE)
+
+
+fill_seeds = st.integers(1, 250)
+
+
+def pattern(seed: int, size: int) -> bytes:
+    """A file's content: ``size`` non-zero bytes determined by ``seed`` (so zeros stand out)."""
+    return bytes((seed + 7 * i) % 255 + 1 for i in range(size))
+
+
+def eof_page_end(size: int) -> int:
+    """The file offset where the page holding EOF ends."""
+    return round_up(size)

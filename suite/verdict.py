@@ -1,0 +1,59 @@
+"""Findings (what a judge concludes from one example) and verdicts (per claim and target)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERDICTS = ("holds", "refuted", "observed", "unsupported", "error")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A judge's conclusion about one example: the claim held, was refuted, or took an alternative."""
+
+    verdict: str
+    detail: str = ""
+    alternative: str | None = None
+
+
+def holds() -> Finding:
+    return Finding("holds")
+
+
+def refuted(why: str) -> Finding:
+    return Finding("refuted", why)
+
+
+def observed(alternative: str, detail: str = "") -> Finding:
+    return Finding("observed", detail, alternative)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly copy of a parameter or observation record (long byte strings abridged)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex() if len(value) <= 64 else f"{value[:64].hex()}... ({len(value)} bytes)"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+class ClaimRefuted(AssertionError):
+    """One example refuted a claim: carries the example's parameters and observation."""
+
+    def __init__(self, claim_id: str, detail: str, params: Any, observation: Any):
+        self.claim_id = claim_id
+        self.detail = detail
+        self.params = params
+        self.observation = observation
+        super().__init__(
+            f"{claim_id} refuted: {detail}\n  parameters:  {json.dumps(plain(params))}"
+            f"\n  observation: {json.dumps(plain(observation))}"
+        )

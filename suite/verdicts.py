@@ -1,0 +1,191 @@
+"""Plugin: turns each claim test's run into a verdict for (claim, target).
+
+A claim test is marked ``@pytest.mark.claim("ID")`` and takes ``conformance``
+(this module's fixture) and ``target``. Each Hypothesis example hands a judge's
+finding to ``conformance.judge``; at the end of the test the verdict is:
+
+- refuted: an example refuted the claim (the last one raised is Hypothesis'
+  shrunk, minimal counterexample);
+- observed: an implementation-defined claim took the recorded alternative(s);
+- holds: every example held;
+- unsupported: the test said so (``conformance.unsupported(reason)``);
+- error: anything else went wrong (including a test that judged nothing).
+
+The verdict travels to the controlling process in the report's
+``user_properties`` (through pytest-forked and xdist alike). Expectations
+(suite/expectations.py) decide whether it counts as a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+from fixtures.files import Workspace
+from fixtures.platform import host_identity
+from suite.catalog import Claim, catalog
+from suite.expectations import Expectation, expectation_for
+from suite.targets import Target
+from suite.verdict import ClaimRefuted, Finding, plain
+
+RESULT_PROPERTY = "mmapconf.result"
+ITEM_PROPERTY = "mmapconf.item"
+_RECORD = pytest.StashKey["ClaimRecord"]()
+_CLAIM = pytest.StashKey[Claim]()
+
+
+@dataclass
+class ClaimRecord:
+    """What one claim test found on one target."""
+
+    claim: Claim
+    target: Target
+    examples: int = 0
+    alternatives: dict[str, Any] = field(default_factory=dict)
+    verdict: str | None = None
+    detail: str = ""
+    counterexample: dict | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, finding: Finding, params: Any, observation: Any) -> None:
+        self.examples += 1
+        if finding.verdict == "refuted":
+            raise ClaimRefuted(self.claim.id, finding.detail, params, observation)
+        if finding.verdict == "observed":
+            if finding.alternative not in self.claim.alternatives:
+                raise ValueError(f"judge returned alternative {finding.alternative!r}, not one of {self.claim.alternatives}")
+            self.alternatives.setdefault(finding.alternative, {"parameters": plain(params), "observation": plain(observation)})
+        elif self.claim.kind == "impl":
+            raise ValueError(f"{self.claim.id} is implementation-defined: its judge must name the alternative observed")
+
+    def as_dict(self, expectation: Expectation | None, as_expected: bool) -> dict:
+        return {
+            "claim": self.claim.id,
+            "target": self.target.id,
+            "inventory": list(self.claim.inventory),
+            "verdict": self.verdict,
+            "detail": self.detail,
+            "alternatives": sorted(self.alternatives),
+            "alternative_examples": self.alternatives,
+            "counterexample": self.counterexample,
+            "examples": self.examples,
+            "duration_s": round(time.monotonic() - self.started, 3),
+            "expected": expectation.as_dict() if expectation else None,
+            "as_expected": as_expected,
+        }
+
+
+class Conformance:
+    """What a claim test uses: scratch files on the target, and the judge's verdict sink."""
+
+    def __init__(self, record: ClaimRecord):
+        self.claim = record.claim
+        self.target = record.target
+        self.workspace = Workspace(record.target.run_dir)
+        self._record = record
+
+    def judge(self, judge: Callable[[Any, Any], Finding], params: Any, observation: Any) -> None:
+        """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it)."""
+        self._record.add(judge(params, observation), params, observation)
+
+    @staticmethod
+    def unsupported(reason: str) -> None:
+        pytest.skip(f"unsupported: {reason}")
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Conformance:
+    record = request.node.stash.get(_RECORD, None)
+    if record is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: 'conformance' needs @pytest.mark.claim(ID) and a 'target' argument")
+    return Conformance(record)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id): the catalog claim this test checks (see suite/claims/)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cat = catalog()
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is None:
+            continue
+        claim_id = marker.args[0] if marker.args else None
+        if claim_id not in cat:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim({claim_id!r}) names no claim in the catalog")
+        claim = cat[claim_id]
+        item.stash[_CLAIM] = claim
+        item.extra_keyword_matches.update({claim.id, claim.topic, *claim.inventory})
+        item.add_marker(pytest.mark.forked)  # mappings, signal dispositions and rlimits never leak between claims
+        target = item.callspec.params.get("target") if hasattr(item, "callspec") else None
+        item.user_properties.append((ITEM_PROPERTY, {"claim": claim.id, "target": target.id if target else None}))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    claim = item.stash.get(_CLAIM, None)
+    if claim is not None:
+        item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
+
+
+def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
+    host = host_identity()
+    expectation = expectation_for(record.claim.id, host["os"], host["kernel_release"], record.target.fs["type"])
+    if record.verdict in ("unsupported", "error"):
+        as_expected = record.verdict == "unsupported"
+    elif expectation is None:
+        as_expected = record.verdict in ("holds", "observed")
+    elif expectation.verdict == "observed":
+        as_expected = record.verdict == "observed" and sorted(record.alternatives) == sorted(expectation.alternatives)
+    else:
+        as_expected = record.verdict == expectation.verdict
+    item.user_properties.append((RESULT_PROPERTY, record.as_dict(expectation, as_expected)))
+    return expectation, as_expected
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    record = item.stash.get(_RECORD, None)
+    if record is None:
+        return (yield)
+    try:
+        result = yield
+    except ClaimRefuted as refutation:
+        record.verdict, record.detail = "refuted", refutation.detail
+        notes = getattr(refutation, "__notes__", [])
+        record.counterexample = {
+            "parameters": plain(refutation.params),
+            "observation": plain(refutation.observation),
+            "hypothesis": [n for n in notes if n.startswith(("Falsifying", "You can reproduce"))] or notes,
+        }
+        expectation, as_expected = _finish(item, record)
+        if as_expected:
+            pytest.xfail(f"{record.claim.id} refuted, as recorded in {expectation.file}: {expectation.reason}")
+        raise
+    except pytest.skip.Exception as skip:
+        record.verdict, record.detail = "unsupported", str(skip.msg).removeprefix("unsupported: ")
+        _finish(item, record)
+        raise
+    except BaseException as error:
+        record.verdict, record.detail = "error", f"{type(error).__name__}: {error}"
+        _finish(item, record)
+        raise
+    if record.examples == 0:
+        record.verdict, record.detail = "error", "the test judged no example"
+    else:
+        record.verdict = "observed" if record.alternatives else "holds"
+    expectation, as_expected = _finish(item, record)
+    if record.verdict == "error":
+        pytest.fail(f"{record.claim.id}: {record.detail}", pytrace=False)
+    if not as_expected:
+        seen = f"observed {', '.join(sorted(record.alternatives))}" if record.alternatives else "holds"
+        wanted = (f"{expectation.verdict} {', '.join(expectation.alternatives)}".strip()) if expectation else "?"
+        pytest.fail(
+            f"{record.claim.id} {seen} on this platform, but {expectation.file} records it as {wanted} "
+            f"({expectation.reason}); update the expectation if the change is right",
+            pytrace=False,
+        )
+    return result

@@ -1,0 +1,110 @@
+"""The catalog loader accepts the project's catalog and rejects malformed entries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from suite.catalog import CLAIMS_DIR, INVENTORY, CatalogError, load_catalog, misquoted_sources, parse_claim
+
+SHARED = Path(os.environ.get("MMAPCONF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+INVENTORY_IDS = frozenset({"OPEN-1", "OPEN-5", "EOF-1", "BUS-5"})
+
+GOOD = {
+    "id": "OPEN-1",
+    "name": "SharedWritableMapOfReadOnlyFdFailsEACCES",
+    "statement": "mmap(MAP_SHARED, PROT_WRITE) on an O_RDONLY fd fails with EACCES.",
+    "kind": "normative",
+    "inventory": ["OPEN-1"],
+    "reference": "POSIX.1-2024 mmap, ERRORS: EACCES",
+    "sources": [{"seed": "000_e9e52d674002bb12.txt", "quote": "will fail with EACCES"}],
+}
+
+
+def parse(**changes):
+    entry = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
+    return parse_claim(entry, "open", INVENTORY_IDS, "open.toml claim #1")
+
+
+def test_good_entry_parses():
+    claim = parse()
+    assert claim.id == "OPEN-1" and claim.topic == "open" and claim.sources[0].quote == "will fail with EACCES"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"statement": None}, "missing statement"),
+    ({"kind": "maybe"}, "kind 'maybe'"),
+    ({"inventory": ["OPEN-99"]}, "not in the inventory"),
+    ({"inventory": []}, "at least one inventory ID"),
+    ({"id": "open one"}, "id must look like"),
+    ({"name": "not camel"}, "CamelCase"),
+    ({"colour": "red"}, "unknown field"),
+    ({"kind": "impl"}, "at least two alternatives"),
+    ({"alternatives": ["a", "b"]}, "only impl claims"),
+    ({"kind": "derived"}, "derived_from"),
+    ({"kind": "derived", "derived_from": ["NOPE-1"]}, "not an inventory ID"),
+    ({"sources": []}, "non-empty list"),
+    ({"sources": [{"seed": "000.txt", "quote": "x"}]}, "not a seed file name"),
+    ({"sources": [{"seed": "000_e9e52d674002bb12.txt", "quote": "x" * 201}]}, "at most 200"),
+    ({"sources": [{"seed": "000_e9e52d674002bb12.txt"}]}, "exactly 'seed' and 'quote'"),
+])
+def test_bad_entry_is_rejected(changes, message):
+    with pytest.raises(CatalogError, match=message):
+        parse(**changes)
+
+
+def write_catalog(tmp_path: Path, *entries: str) -> Path:
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    for index, text in enumerate(entries):
+        (claims / f"t{index}.toml").write_text(text)
+    return claims
+
+
+ENTRY_TOML = """
+[[claim]]
+id = "OPEN-1"
+name = "{name}"
+statement = "s"
+kind = "normative"
+inventory = ["OPEN-1"]
+reference = "r"
+sources = [{{ seed = "000_e9e52d674002bb12.txt", quote = "q" }}]
+"""
+
+
+def test_duplicate_ids_across_files_are_rejected(tmp_path):
+    claims = write_catalog(tmp_path, ENTRY_TOML.format(name="FirstName"), ENTRY_TOML.format(name="SecondName"))
+    with pytest.raises(CatalogError, match="duplicate claim id OPEN-1"):
+        load_catalog(claims, INVENTORY)
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    claims = write_catalog(tmp_path, "[[claim]\n")
+    with pytest.raises(CatalogError, match="t0.toml"):
+        load_catalog(claims, INVENTORY)
+
+
+def test_project_catalog_loads_and_every_entry_cites_the_inventory():
+    catalog = load_catalog()
+    assert catalog.claims
+    assert all(set(c.inventory) <= catalog.inventory_ids for c in catalog.claims)
+
+
+def test_uncovered_inventory_ids_are_reported(tmp_path):
+    catalog = load_catalog(write_catalog(tmp_path, ENTRY_TOML.format(name="FirstName")), INVENTORY)
+    assert "OPEN-1" not in catalog.uncovered_inventory_ids()
+    assert "BUS-5" in catalog.uncovered_inventory_ids()
+
+
+@pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="the project's shared/seeds is not beside this checkout")
+def test_every_quote_stands_in_its_seed():
+    assert misquoted_sources(load_catalog(), SHARED / "seeds") == []
+
+
+@pytest.mark.skipif(not (SHARED / "claims-inventory.md").is_file(), reason="shared/claims-inventory.md is not beside this checkout")
+def test_vendored_inventory_matches_shared_copy():
+    assert (CLAIMS_DIR / "inventory.md").read_text() == (SHARED / "claims-inventory.md").read_text(), \
+        "suite/claims/inventory.md is stale: copy shared/claims-inventory.md over it"

@@ -1,0 +1,122 @@
+"""The child probe runner reports how a child ended: value, exception, exit, signal, timeout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from fixtures import libc
+from fixtures.probe import Child, ChildGone, probe
+
+
+def _raise_oserror():
+    raise FileNotFoundError(2, "gone")
+
+
+def _exit_with(code):
+    os._exit(code)
+
+
+def _kill_self(signum):
+    os.kill(os.getpid(), signum)
+
+
+def _counter_add(n, _state=[0]):
+    _state[0] += n
+    return _state[0]
+
+
+def test_returned_value():
+    outcome = probe(divmod, 7, 2)
+    assert (outcome.kind, outcome.value) == ("returned", (3, 1))
+
+
+def test_raised_exception_with_errno():
+    outcome = probe(_raise_oserror)
+    assert outcome.kind == "raised" and outcome.errno == 2 and "FileNotFoundError" in outcome.error
+
+
+def test_exit_code():
+    outcome = probe(_exit_with, 3)
+    assert (outcome.kind, outcome.exit_code) == ("exited", 3)
+
+
+def test_sigbus_from_page_beyond_eof(tmp_path):
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        mapping = libc.Mapping.map(libc.PAGE_SIZE, libc.PROT_READ, libc.MAP_SHARED, fd)
+    finally:
+        os.close(fd)
+    with mapping:
+        outcome = probe(libc.read_bytes, mapping.addr, 1)
+    assert (outcome.kind, outcome.signal_name) == ("signalled", "SIGBUS")
+
+
+def test_sigsegv_from_unmapped_address():
+    outcome = probe(libc.read_bytes, libc.unmapped_address(), 1)
+    assert (outcome.kind, outcome.signal_name) == ("signalled", "SIGSEGV")
+
+
+def test_sigsegv_from_store_to_read_only_page():
+    with libc.Mapping.map(libc.PAGE_SIZE, libc.PROT_READ, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS) as mapping:
+        outcome = probe(libc.write_bytes, mapping.addr, b"x")
+    assert outcome.signal_name == "SIGSEGV"
+
+
+def test_other_signal():
+    assert probe(_kill_self, signal.SIGUSR1).signal_name == "SIGUSR1"
+
+
+def test_timeout_kills_the_child():
+    started = time.monotonic()
+    outcome = probe(time.sleep, 30, timeout=0.3)
+    assert outcome.kind == "timeout"
+    assert time.monotonic() - started < 10
+
+
+def test_child_keeps_state_between_calls():
+    with Child() as child:
+        assert child.call(_counter_add, 2).value == 2
+        assert child.call(_counter_add, 3).value == 5
+        assert child.call(os.getppid).value == os.getpid()
+    assert _counter_add(0) == 0  # the parent's copy never changed
+
+
+def test_call_after_fatal_outcome_is_an_error():
+    with Child() as child:
+        assert child.call(_exit_with, 0).kind == "exited"
+        with pytest.raises(ChildGone):
+            child.call(os.getpid)
+
+
+def test_child_sees_and_shares_parent_mapping():
+    with libc.Mapping.map(libc.PAGE_SIZE, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED | libc.MAP_ANONYMOUS) as mapping:
+        mapping.view[0] = 42
+        assert probe(libc.read_bytes, mapping.addr, 1).value == b"\x2a"
+        probe(libc.write_bytes, mapping.addr, b"\x07")
+        assert mapping.view[0] == 7
+
+
+def test_unpicklable_call_is_rejected_clearly():
+    with pytest.raises(TypeError, match="module-level"):
+        probe(lambda: 1)
+
+
+def test_no_child_left_behind():
+    for fn, args in [(os.getpid, ()), (_exit_with, (1,)), (_kill_self, (signal.SIGKILL,)), (time.sleep, (30,))]:
+        probe(fn, *args, timeout=0.3)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_child_has_core_dumps_and_faulthandler_off():
+    import faulthandler
+    import resource
+
+    assert probe(resource.getrlimit, resource.RLIMIT_CORE).value == (0, 0)
+    assert probe(faulthandler.is_enabled).value is False
