@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from fixtures.platform import kernel_version_tuple
-from suite.catalog import Catalog, CatalogError
+from suite.catalog import Catalog, CatalogError, catalog
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
 FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "reason", "reference"}
@@ -117,14 +117,13 @@ def load_expectations(cat: Catalog, directory: Path = EXPECTATIONS_DIR) -> tuple
 
 
 @cache
-def expectations() -> tuple[Expectation, ...]:
-    from suite.catalog import catalog
-    return load_expectations(catalog())
+def expectations(directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
+    return load_expectations(catalog(), directory)
 
 
-def expectation_for(claim_id: str, os_name: str, kernel_release: str, fs_type: str) -> Expectation | None:
-    """The first recorded expectation for this claim on this platform, if any."""
-    for expectation in expectations():
+def expectation_for(directory: Path, claim_id: str, os_name: str, kernel_release: str, fs_type: str) -> Expectation | None:
+    """The first expectation in ``directory`` recorded for this claim on this platform, if any."""
+    for expectation in expectations(directory):
         if expectation.claim == claim_id and expectation.applies(os_name, kernel_release, fs_type):
             return expectation
     return None

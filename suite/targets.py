@@ -34,8 +34,11 @@ class Target:
     def as_dict(self) -> dict:
         return {"id": self.id, "directory": self.directory, "fs": self.fs}
 
-    def __repr__(self) -> str:  # keeps Hypothesis' falsifying-example lines short
+    def __repr__(self) -> str:  # keeps Hypothesis' failing-example lines short
         return f"Target({self.id!r})"
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # Hypothesis pretty-prints dataclasses field by field
+        printer.text(repr(self))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _target_id(directory: Path, taken: set[str], default: bool) -> str:
-    base = "default" if default else (re.sub(r"[^A-Za-z0-9]+", "-", str(directory)).strip("-") or "root")
+    base = "default" if default else (re.sub(r"[^A-Za-z0-9]+", "-", directory.resolve().name).strip("-") or "root")
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}-{n}", n + 1

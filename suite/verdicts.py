@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from fixtures.files import Workspace
 from fixtures.platform import host_identity
-from suite.catalog import Claim, catalog
-from suite.expectations import Expectation, expectation_for
+from suite.catalog import CatalogError, Claim, catalog
+from suite.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations
 from suite.targets import Target
 from suite.verdict import ClaimRefuted, Finding, plain
 
@@ -87,6 +88,9 @@ class Conformance:
         self.workspace = Workspace(record.target.run_dir)
         self._record = record
 
+    def __repr__(self) -> str:
+        return f"Conformance({self.claim.id!r})"
+
     def judge(self, judge: Callable[[Any, Any], Finding], params: Any, observation: Any) -> None:
         """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it)."""
         self._record.add(judge(params, observation), params, observation)
@@ -104,8 +108,19 @@ def conformance(request: pytest.FixtureRequest) -> Conformance:
     return Conformance(record)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("mmapconf").addoption(
+        "--expectations", metavar="DIR", type=Path, default=EXPECTATIONS_DIR,
+        help="directory of expectation files: known platform behaviour (default: suite/expectations)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the catalog claim this test checks (see suite/claims/)")
+    try:
+        expectations(config.getoption("expectations"))  # a malformed file stops the run before any test
+    except CatalogError as error:
+        raise pytest.UsageError(f"expectations: {error}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -133,7 +148,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
     host = host_identity()
-    expectation = expectation_for(record.claim.id, host["os"], host["kernel_release"], record.target.fs["type"])
+    expectation = expectation_for(item.config.getoption("expectations"), record.claim.id,
+                                  host["os"], host["kernel_release"], record.target.fs["type"])
     if record.verdict in ("unsupported", "error"):
         as_expected = record.verdict == "unsupported"
     elif expectation is None:
@@ -155,11 +171,10 @@ def pytest_runtest_call(item: pytest.Item):
         result = yield
     except ClaimRefuted as refutation:
         record.verdict, record.detail = "refuted", refutation.detail
-        notes = getattr(refutation, "__notes__", [])
         record.counterexample = {
             "parameters": plain(refutation.params),
             "observation": plain(refutation.observation),
-            "hypothesis": [n for n in notes if n.startswith(("Falsifying", "You can reproduce"))] or notes,
+            "hypothesis": getattr(refutation, "__notes__", []),  # the failing example and its replay line
         }
         expectation, as_expected = _finish(item, record)
         if as_expected:

@@ -1,0 +1,51 @@
+"""Expectation files: validation and the platform predicate."""
+
+from __future__ import annotations
+
+import pytest
+
+from suite.catalog import CatalogError, catalog
+from suite.expectations import kernel_in_range, load_expectations, parse_expectation
+
+BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
+
+
+@pytest.mark.parametrize("release, spec, inside", [
+    ("6.18.44-fc-v669", "", True),
+    ("6.18.44-fc-v669", ">=6.1", True),
+    ("6.18.44-fc-v669", ">=6.1,<6.12", False),
+    ("6.1.0-28-amd64", ">=6.1,<6.12", True),
+    ("6.12", "==6.12.0", True),
+    ("5.4.0", ">5.4", False),
+])
+def test_kernel_range(release, spec, inside):
+    assert kernel_in_range(release, spec) is inside
+
+
+def test_predicate_matches_os_kernel_and_filesystem():
+    expectation = parse_expectation(dict(BASE, os="Linux", kernel=">=6.1", fs=["tmpfs"]), catalog(), "x.toml entry #1")
+    assert expectation.applies("Linux", "6.18.1", "tmpfs")
+    assert not expectation.applies("Linux", "6.18.1", "ext4")
+    assert not expectation.applies("Linux", "5.10.0", "tmpfs")
+    assert not expectation.applies("FreeBSD", "14.0", "tmpfs")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"reason": None}, "'reason' is required"),
+    ({"reference": ""}, "'reference' is required"),
+    ({"claim": "NOPE-1"}, "no claim NOPE-1"),
+    ({"verdict": "holds"}, "verdict must be"),
+    ({"verdict": "observed", "alternatives": ["x"]}, "needs an impl claim"),
+    ({"claim": "GEOM-6", "verdict": "observed", "alternatives": ["not-an-alternative"]}, "alternatives from its list"),
+    ({"kernel": "6.1"}, "kernel must be bounds"),
+    ({"fs": "tmpfs"}, "'fs' must be a list"),
+    ({"colour": "red"}, "unknown field"),
+])
+def test_bad_expectation_is_rejected(changes, message):
+    entry = {k: v for k, v in {**BASE, **changes}.items() if v is not None}
+    with pytest.raises(CatalogError, match=message):
+        parse_expectation(entry, catalog(), "x.toml entry #1")
+
+
+def test_project_expectations_load():
+    load_expectations(catalog())

@@ -1,0 +1,189 @@
+"""The verdict plugin: how a claim test's examples become holds / refuted / observed / unsupported / error,
+and how expectation files turn a recorded refutation into an expected failure (strictly)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = [arg for plugin in ("suite.profiles", "suite.targets", "suite.verdicts", "suite.results") for arg in ("-p", plugin)]
+
+CLAIM_TESTS = '''
+import pytest
+from hypothesis import given, strategies as st
+from suite.verdict import holds, observed, refuted
+
+
+def judge_even(n, seen):
+    return holds() if seen % 2 == 0 else refuted(f"{seen} is odd")
+
+
+def judge_always_holds(n, seen):
+    return holds()
+
+
+def judge_hint(n, seen):
+    return observed(seen)
+
+
+@pytest.mark.claim("SYNC-4")
+@given(n=st.integers(0, 1000))
+def test_refuted(conformance, target, n):
+    conformance.judge(judge_even, n, n)
+
+
+@pytest.mark.claim("SYNC-5")
+@given(n=st.integers(0, 1000))
+def test_holds(conformance, target, n):
+    conformance.judge(judge_always_holds, n, n)
+
+
+@pytest.mark.claim("GEOM-6")
+@given(n=st.integers(0, 10))
+def test_observed(conformance, target, n):
+    conformance.judge(judge_hint, n, "hint-ignored")
+
+
+@pytest.mark.claim("GEOM-6")
+@given(n=st.integers(0, 10))
+def test_impl_judged_as_holds(conformance, target, n):
+    conformance.judge(judge_always_holds, n, n)
+
+
+@pytest.mark.claim("SYNC-8")
+def test_unsupported(conformance, target):
+    conformance.unsupported("no such thing here")
+
+
+@pytest.mark.claim("SYNC-6")
+@given(n=st.integers(0, 10))
+def test_judges_nothing(conformance, target, n):
+    pass
+
+
+@pytest.mark.claim("SYNC-10")
+@given(n=st.integers(0, 10))
+def test_scenario_breaks(conformance, target, n):
+    raise OSError(5, "set-up failed")
+'''
+
+
+@pytest.fixture
+def run(pytester, tmp_path, monkeypatch):
+    pytester.makepyfile(test_claims=CLAIM_TESTS)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    expectations = tmp_path / "expectations"
+    expectations.mkdir()
+
+    def run(*args, expect: str = ""):
+        (expectations / "x.toml").write_text(expect)
+        report = tmp_path / "report.json"
+        result = pytester.runpytest_subprocess(
+            *PLUGINS, "--target-dir", str(tmp_path), "--report", str(report), "--expectations", str(expectations),
+            "--hypothesis-profile", "ci", "-p", "no:cacheprovider", *args)
+        document = json.loads(report.read_text()) if report.exists() else None
+        cells = {r["claim"]: r for r in document["results"]} if document else {}
+        return result, cells
+
+    return run
+
+
+def test_refutation_is_shrunk_to_the_minimal_counterexample(run):
+    result, cells = run("test_claims.py::test_refuted")
+    assert result.ret == 1
+    cell = cells["SYNC-4"]
+    assert cell["verdict"] == "refuted" and not cell["as_expected"]
+    assert cell["counterexample"]["parameters"] == 1 and cell["detail"] == "1 is odd"
+    notes = "\n".join(cell["counterexample"]["hypothesis"])
+    assert "test_refuted(" in notes and "n=1" in notes and "@reproduce_failure" in notes
+    result.stdout.fnmatch_lines(["*SYNC-4 refuted: 1 is odd*", "*SYNC-4*REFUTED*"])
+
+
+def test_recorded_refutation_is_an_expected_failure(run):
+    result, cells = run("test_claims.py::test_refuted", expect=EXPECT_REFUTED.format(claim="SYNC-4"))
+    assert result.ret == 0
+    result.assert_outcomes(xfailed=1)
+    assert cells["SYNC-4"]["verdict"] == "refuted" and cells["SYNC-4"]["as_expected"]
+    assert cells["SYNC-4"]["expected"]["reason"] == "a reason"
+
+
+def test_claim_that_starts_to_hold_against_its_record_fails(run):
+    result, cells = run("test_claims.py::test_holds", expect=EXPECT_REFUTED.format(claim="SYNC-5"))
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*SYNC-5 holds on this platform, but x.toml records it as refuted*"])
+    assert cells["SYNC-5"]["verdict"] == "holds" and not cells["SYNC-5"]["as_expected"]
+
+
+def test_expectation_for_another_kernel_does_not_apply(run):
+    result, cells = run("test_claims.py::test_refuted", expect=EXPECT_REFUTED.format(claim="SYNC-4") + 'kernel = "<2.0"\n')
+    assert result.ret == 1 and not cells["SYNC-4"]["as_expected"]
+
+
+def test_holds(run):
+    result, cells = run("test_claims.py::test_holds")
+    assert result.ret == 0 and cells["SYNC-5"]["verdict"] == "holds" and cells["SYNC-5"]["examples"] > 0
+
+
+def test_observed_alternative_is_recorded(run):
+    result, cells = run("test_claims.py::test_observed")
+    assert result.ret == 0
+    assert cells["GEOM-6"]["verdict"] == "observed" and cells["GEOM-6"]["alternatives"] == ["hint-ignored"]
+
+
+def test_observed_alternative_other_than_recorded_fails(run):
+    expect = EXPECT_OBSERVED.format(claim="GEOM-6", alternative="hint-honoured")
+    result, cells = run("test_claims.py::test_observed", expect=expect)
+    assert result.ret == 1 and not cells["GEOM-6"]["as_expected"]
+    result.stdout.fnmatch_lines(["*GEOM-6 observed hint-ignored on this platform, but x.toml records it as observed hint-honoured*"])
+
+
+def test_impl_claim_judged_without_alternative_is_an_error(run):
+    result, cells = run("test_claims.py::test_impl_judged_as_holds")
+    assert result.ret == 1 and cells["GEOM-6"]["verdict"] == "error"
+
+
+def test_unsupported_is_a_skip_with_reason(run):
+    result, cells = run("test_claims.py::test_unsupported")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1)
+    assert cells["SYNC-8"]["verdict"] == "unsupported" and cells["SYNC-8"]["detail"] == "no such thing here"
+
+
+def test_test_that_judges_nothing_is_an_error(run):
+    result, cells = run("test_claims.py::test_judges_nothing")
+    assert result.ret == 1 and cells["SYNC-6"]["verdict"] == "error"
+    assert "judged no example" in cells["SYNC-6"]["detail"]
+
+
+def test_broken_scenario_is_an_error_not_a_refutation(run):
+    result, cells = run("test_claims.py::test_scenario_breaks")
+    assert result.ret == 1 and cells["SYNC-10"]["verdict"] == "error"
+    assert "set-up failed" in cells["SYNC-10"]["detail"]
+
+
+def test_verdicts_survive_xdist(run):
+    result, cells = run("-n", "2", "test_claims.py::test_refuted", "test_claims.py::test_holds", "test_claims.py::test_observed")
+    assert {c: cells[c]["verdict"] for c in ("SYNC-4", "SYNC-5", "GEOM-6")} == \
+        {"SYNC-4": "refuted", "SYNC-5": "holds", "GEOM-6": "observed"}
+
+
+EXPECT_REFUTED = '''
+[[expect]]
+claim = "{claim}"
+verdict = "refuted"
+os = "Linux"
+reason = "a reason"
+reference = "a reference"
+'''
+
+EXPECT_OBSERVED = '''
+[[expect]]
+claim = "{claim}"
+verdict = "observed"
+alternatives = ["{alternative}"]
+reason = "a reason"
+reference = "a reference"
+'''
