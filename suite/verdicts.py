@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from pytest_forked import forked_run_report
 
 from fixtures.files import Workspace
 from fixtures.platform import host_identity
@@ -135,9 +136,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         claim = cat[claim_id]
         item.stash[_CLAIM] = claim
         item.extra_keyword_matches.update({claim.id, claim.topic, *claim.inventory})
-        item.add_marker(pytest.mark.forked)  # mappings, signal dispositions and rlimits never leak between claims
         target = item.callspec.params.get("target") if hasattr(item, "callspec") else None
         item.user_properties.append((ITEM_PROPERTY, {"claim": claim.id, "target": target.id if target else None}))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Run each claim test in its own forked process (pytest-forked's runner), so mappings, signal
+    dispositions and rlimits never leak between claims. (Not via the ``forked`` marker: its name
+    would make ``-k fork`` select every claim.)"""
+    if _CLAIM not in item.stash:
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in forked_run_report(item):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.session._setupstate.teardown_exact(nextitem)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

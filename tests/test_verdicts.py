@@ -68,6 +68,26 @@ def test_judges_nothing(conformance, target, n):
 @given(n=st.integers(0, 10))
 def test_scenario_breaks(conformance, target, n):
     raise OSError(5, "set-up failed")
+
+
+LEAKED = []
+
+
+def judge_nothing_leaked(n, leaked):
+    return holds() if not leaked else refuted("state leaked from another claim test")
+
+
+@pytest.mark.claim("UNMAP-1")
+@given(n=st.integers(0, 10))
+def test_leaves_state(conformance, target, n):
+    LEAKED.append(n)
+    conformance.judge(judge_always_holds, n, n)
+
+
+@pytest.mark.claim("UNMAP-2")
+@given(n=st.integers(0, 10))
+def test_sees_no_state(conformance, target, n):
+    conformance.judge(judge_nothing_leaked, n, LEAKED)
 '''
 
 
@@ -162,6 +182,11 @@ def test_broken_scenario_is_an_error_not_a_refutation(run):
     result, cells = run("test_claims.py::test_scenario_breaks")
     assert result.ret == 1 and cells["SYNC-10"]["verdict"] == "error"
     assert "set-up failed" in cells["SYNC-10"]["detail"]
+
+
+def test_each_claim_test_runs_in_its_own_process(run):
+    result, cells = run("test_claims.py::test_leaves_state", "test_claims.py::test_sees_no_state")
+    assert result.ret == 0 and cells["UNMAP-2"]["verdict"] == "holds"
 
 
 def test_verdicts_survive_xdist(run):
