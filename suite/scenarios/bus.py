@@ -38,11 +38,8 @@ class AccessSeen:
 def access_beyond_eof(workspace: Workspace, case: BeyondEofAccess) -> AccessSeen:
     """Map past EOF and, in a child, touch one byte of a page wholly beyond EOF."""
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), case.flags, case.offset)
-        try:
-            outcome = probe(*_access(addr + case.page * PAGE + case.byte, case.access))
-        finally:
-            steps.unmap(addr, case.length)
+        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), case.flags, case.offset) as mapping:
+            outcome = probe(*_access(mapping.addr + case.page * PAGE + case.byte, case.access))
     return AccessSeen(outcome.as_dict())
 
 

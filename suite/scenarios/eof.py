@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import Workspace
-from fixtures.probe import Child, probe
+from fixtures.probe import probe
 from suite.scenarios import steps
 from suite.strategies import eof_page_end, pattern
 from suite.verdict import Finding, holds, refuted
@@ -30,11 +30,8 @@ class TailSeen:
 def read_tail(workspace: Workspace, case: TailRead) -> TailSeen:
     """Map the file and, in a child, read every byte from EOF to the end of its page."""
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", case.length, ("PROT_READ",), case.flags, case.offset)
-        try:
-            outcome = probe(steps.read, addr + case.file_size - case.offset, eof_page_end(case.file_size) - case.file_size)
-        finally:
-            steps.unmap(addr, case.length)
+        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
+            outcome = probe(steps.read, mapping.addr + case.file_size - case.offset, eof_page_end(case.file_size) - case.file_size)
     return TailSeen(outcome.as_dict())
 
 
@@ -71,14 +68,10 @@ class FileAfterTailWrite:
 def write_tail(workspace: Workspace, case: TailWrite) -> FileAfterTailWrite:
     """Store bytes past EOF through a MAP_SHARED mapping (in a child), unmap, then stat and read the file."""
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", case.offset)
-        try:
-            with Child() as child:
-                write = child.call(steps.write, addr + case.write_at - case.offset, case.data)
+        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", case.offset) as mapping:
+            write = probe(steps.write, mapping.addr + case.write_at - case.offset, case.data)
             if case.msync:
-                libc.checked("msync", libc.msync(addr, case.length, libc.MS_SYNC))
-        finally:
-            steps.unmap(addr, case.length)
+                libc.checked("msync", libc.msync(mapping.addr, case.length, libc.MS_SYNC))
         size = os.stat(path).st_size
         content = path.read_bytes()
     return FileAfterTailWrite(write.as_dict(), size, content)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from fixtures import libc
 from fixtures.files import Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
@@ -34,14 +33,11 @@ def inherit(workspace: Workspace, case: InheritCase) -> InheritSeen:
     """Map, fork, and compare the child's maps line and bytes at the parent's address with the parent's."""
     with workspace.file(case.file_size, pattern(11, case.file_size)) as path:
         mode = "O_RDWR" if "PROT_WRITE" in case.prot and case.flags == "MAP_SHARED" else "O_RDONLY"
-        addr = steps.map_file(str(path), mode, case.length, case.prot, case.flags, case.offset)
-        try:
-            parent_entry = steps.maps_entry(addr)
-            parent_bytes = libc.read_bytes(addr, case.length)
-            child_entry = probe(steps.maps_entry, addr)
-            child_bytes = probe(steps.read, addr, case.length)
-        finally:
-            steps.unmap(addr, case.length)
+        with steps.mapped(str(path), mode, case.length, case.prot, case.flags, case.offset) as mapping:
+            parent_entry = steps.maps_entry(mapping.addr)
+            parent_bytes = bytes(mapping.view)
+            child_entry = probe(steps.maps_entry, mapping.addr)
+            child_bytes = probe(steps.read, mapping.addr, case.length)
     return InheritSeen(parent_entry, parent_bytes, child_entry.as_dict(), child_bytes.as_dict())
 
 
@@ -88,23 +84,20 @@ class ForkStoresSeen:
 def fork_and_store(workspace: Workspace, case: ForkStores) -> ForkStoresSeen:
     """Map RW, fork, then stores by parent or child in turn; after each, both processes and pread() look at the range."""
     with workspace.file(case.file_size, pattern(13, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags)
         parent_reads, child_reads, file_reads = [], [], []
-        try:
-            with Child() as child, workspace.opened(path, "O_RDONLY") as fd:
-                for store in case.stores:
-                    where, size = addr + store.at, len(store.data)
-                    if store.by == "parent":
-                        libc.write_bytes(where, store.data)
-                    else:
-                        done = child.call(steps.write, where, store.data)
-                        if done.kind != "returned":
-                            raise RuntimeError(f"the child's store failed: {done.describe()}")
-                    parent_reads.append(libc.read_bytes(where, size))
-                    child_reads.append(child.call(steps.read, where, size).as_dict())
-                    file_reads.append(os.pread(fd, size, store.at))
-        finally:
-            steps.unmap(addr, case.file_size)
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping, \
+                Child() as child, workspace.opened(path, "O_RDONLY") as fd:
+            for store in case.stores:
+                span = slice(store.at, store.at + len(store.data))
+                if store.by == "parent":
+                    mapping.view[span] = store.data
+                else:
+                    done = child.call(steps.write, mapping.addr + store.at, store.data)
+                    if done.kind != "returned":
+                        raise RuntimeError(f"the child's store failed: {done.describe()}")
+                parent_reads.append(bytes(mapping.view[span]))
+                child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
+                file_reads.append(os.pread(fd, len(store.data), store.at))
     return ForkStoresSeen(tuple(parent_reads), tuple(child_reads), tuple(file_reads))
 
 

@@ -27,11 +27,8 @@ class MsyncResult:
 
 def call_msync(workspace: Workspace, case: MsyncCall) -> MsyncResult:
     with workspace.file(case.file_size, pattern(19, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags)
-        try:
-            result = libc.msync(addr + case.start_page * PAGE, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
-        finally:
-            steps.unmap(addr, case.file_size)
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping:
+            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
     return MsyncResult(result.errno_name)
 
 
