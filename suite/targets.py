@@ -30,6 +30,7 @@ class Target:
     directory: str
     run_dir: str
     fs: dict
+    state_dir: str  # shared by every process of the run (the first target's run directory): locks, records
 
     def as_dict(self) -> dict:
         return {"id": self.id, "directory": self.directory, "fs": self.fs}
@@ -71,6 +72,7 @@ def _make_targets(dirs: list[str]) -> list[Target]:
                 directory=str(directory.resolve()),
                 run_dir=str(run_dir),
                 fs=fs_identity(str(run_dir)).as_dict(),
+                state_dir=targets[0].state_dir if targets else str(run_dir),
             ))
     except TargetError:
         _remove(targets)

@@ -86,7 +86,8 @@ class Conformance:
     def __init__(self, record: ClaimRecord):
         self.claim = record.claim
         self.target = record.target
-        self.workspace = Workspace(record.target.run_dir)
+        self.workspace = Workspace(Path(record.target.run_dir))
+        self.state_dir = Path(record.target.state_dir)
         self._record = record
 
     def __repr__(self) -> str:

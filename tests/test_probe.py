@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fixtures import libc
-from fixtures.probe import Child, ChildGone, probe
+from fixtures.probe import Child, ChildGone, probe, probe_each
 
 
 def _raise_oserror():
@@ -120,3 +120,15 @@ def test_child_has_core_dumps_and_faulthandler_off():
 
     assert probe(resource.getrlimit, resource.RLIMIT_CORE).value == (0, 0)
     assert probe(faulthandler.is_enabled).value is False
+
+
+def _touch(addr):
+    return libc.read_bytes(addr, 1) if addr else None
+
+
+def test_probe_each_pins_each_crash_to_its_item():
+    with libc.Mapping.map(libc.PAGE_SIZE, libc.PROT_READ, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS) as mapping:
+        hole = libc.unmapped_address()
+        outcomes = probe_each(_touch, [mapping.addr, hole, 0, hole, mapping.addr])
+    assert [o.kind for o in outcomes] == ["returned", "signalled", "returned", "signalled", "returned"]
+    assert outcomes[1].signal_name == outcomes[3].signal_name == "SIGSEGV"

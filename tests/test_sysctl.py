@@ -1,0 +1,53 @@
+"""Temporary sysctl values are restored: after the block, and after the process that set them dies."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fixtures import sysctl
+from fixtures.probe import probe
+
+NAME = "vm.dirty_expire_centisecs"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="changing a sysctl needs root")
+
+
+def _die_inside_override(state_dir, value):
+    with sysctl.override({NAME: value}, state_dir):
+        os._exit(9)
+
+
+def test_override_is_restored_after_the_block(tmp_path):
+    original = sysctl.read(NAME)
+    changed = str(int(original) + 1)
+    with sysctl.override({NAME: changed}, tmp_path) as saved:
+        assert saved == {NAME: original} and sysctl.read(NAME) == changed
+    assert sysctl.read(NAME) == original
+    assert not list(tmp_path.glob(sysctl.RECORD_GLOB))
+
+
+def test_override_left_by_a_dead_process_is_restored(tmp_path):
+    original = sysctl.read(NAME)
+    changed = str(int(original) + 1)
+    try:
+        assert probe(_die_inside_override, tmp_path, changed).exit_code == 9
+        assert sysctl.read(NAME) == changed and list(tmp_path.glob(sysctl.RECORD_GLOB))
+        assert sysctl.restore_stale(tmp_path) == [NAME]
+        assert sysctl.read(NAME) == original
+    finally:
+        if sysctl.read(NAME) == changed:
+            sysctl._write(NAME, original)
+
+
+def test_value_changed_since_by_someone_else_is_left_alone(tmp_path):
+    original = sysctl.read(NAME)
+    changed, theirs = str(int(original) + 1), str(int(original) + 2)
+    try:
+        probe(_die_inside_override, tmp_path, changed)
+        sysctl._write(NAME, theirs)
+        assert sysctl.restore_stale(tmp_path) == []
+        assert sysctl.read(NAME) == theirs
+    finally:
+        sysctl._write(NAME, original)
