@@ -74,7 +74,7 @@ def _make_targets(dirs: list[str]) -> list[Target]:
                 fs=fs_identity(str(run_dir)).as_dict(),
                 state_dir=targets[0].state_dir if targets else str(run_dir),
             ))
-    except TargetError:
+    except BaseException:  # a bad target, or SIGTERM/Ctrl-C half-way: remove what was made
         _remove(targets)
         raise
     return targets
@@ -99,12 +99,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_worker(config):
         config.mmapconf_targets = [Target(**t) for t in config.workerinput[WORKER_KEY]]
         return
+    signal.signal(signal.SIGTERM, _terminate)  # before any run directory exists
     try:
         config.mmapconf_targets = _make_targets(config.getoption("target_dir"))
     except TargetError as error:
         raise pytest.UsageError(str(error)) from None
     config.mmapconf_owner = os.getpid()
-    signal.signal(signal.SIGTERM, _terminate)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

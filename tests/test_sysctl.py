@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
@@ -12,6 +13,15 @@ from fixtures.probe import probe
 NAME = "vm.dirty_expire_centisecs"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="changing a sysctl needs root")
+
+
+@pytest.fixture(autouse=True)
+def one_test_at_a_time(tmp_path_factory):
+    """These tests change one real sysctl: never two at once, even across xdist workers."""
+    shared = tmp_path_factory.getbasetemp().parent  # common to every worker of this pytest run
+    with open(shared / "mmapconf-sysctl-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _die_inside_override(state_dir, value):
