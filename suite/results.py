@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,17 +14,19 @@ import pytest
 from hypothesis import settings
 
 from fixtures.platform import host_identity
-from reports import document, table
+from reports import document, html, matrix, table
 from suite.catalog import catalog
 from suite.targets import is_worker
 from suite.verdicts import ITEM_PROPERTY, RESULT_PROPERTY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("mmapconf").addoption(
+    group = parser.getgroup("mmapconf")
+    group.addoption(
         "--report", metavar="PATH", default=None,
         help="write the JSON report to PATH (default: reports/out/mmapconf-<time>.json)",
     )
+    group.addoption("--report-html", metavar="PATH", default=None, help="also write the report as an HTML page to PATH")
 
 
 class Results:
@@ -33,6 +36,7 @@ class Results:
         self.started = dt.datetime.now(dt.timezone.utc)
         self.clock = time.monotonic()
         self.path: Path | None = None
+        self.html_path: Path | None = None
         self.document: dict | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -65,6 +69,7 @@ class Results:
                 "hypothesis_profile": settings.get_current_profile_name(),
                 "argv": sys.argv[1:],
                 "exit_status": int(exitstatus),
+                "mmapconf_commit": _commit(self.config.rootpath),
             },
             host=host_identity(),
             targets=[t.as_dict() for t in targets],
@@ -74,12 +79,19 @@ class Results:
         option = self.config.getoption("report")
         stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
         self.path = Path(option) if option else self.config.rootpath / "reports" / "out" / f"mmapconf-{stamp}-{os.getpid()}.json"
+        self.path = self._write(self.path, json.dumps(self.document, indent=1) + "\n")
+        html_option = self.config.getoption("report_html")
+        if html_option:
+            self.html_path = self._write(Path(html_option), html.render(matrix.from_run(self.document)))
+
+    def _write(self, path: Path, text: str) -> Path | None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.document, indent=1) + "\n")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         except OSError as error:
-            self.path = None
-            self.config.get_terminal_writer().line(f"mmapconf: cannot write the report: {error}", red=True)
+            self.config.get_terminal_writer().line(f"mmapconf: cannot write {path}: {error.strerror}", red=True)
+            return None
+        return path
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.document is None:
@@ -89,6 +101,17 @@ class Results:
             terminalreporter.line(line)
         if self.path:
             terminalreporter.line(f"report: {self.path}")
+        if self.html_path:
+            terminalreporter.line(f"html: {self.html_path}")
+
+
+def _commit(root: Path) -> str | None:
+    """The checkout's commit, when the suite runs from a git checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 @pytest.hookimpl(trylast=True)

@@ -1,0 +1,148 @@
+"""The conformance matrix: claims down, (kernel, filesystem target) cells across, from any number of runs.
+
+Format ``mmapconf-matrix`` version 1 (schema: reports/schema/matrix-v1.json). A
+run report (``mmapconf-report``) becomes a matrix with one column per target;
+``merge`` joins matrices, so runs from any machines combine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from reports import document
+
+FORMAT = "mmapconf-matrix"
+VERSION = 1
+
+
+class ReportError(Exception):
+    """An input file is not a report this tool reads; the message is one line for the user."""
+
+
+def load(path: Path) -> dict:
+    """A matrix from a run report or a matrix file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise ReportError(f"{path}: {error.strerror}") from None
+    except ValueError as error:
+        raise ReportError(f"{path}: not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: not an mmapconf report")
+    kind, version = data.get("format"), data.get("version")
+    if kind == document.FORMAT and version == document.VERSION:
+        return from_run(data)
+    if kind == FORMAT and version == VERSION:
+        return data
+    raise ReportError(f"{path}: format {kind!r} version {version!r} is not {document.FORMAT} or {FORMAT} version 1")
+
+
+def column_id(host: dict, target: dict) -> str:
+    return f"{host['kernel_release']}/{target['fs']['type']}/{target['id']}"
+
+
+def from_run(run: dict) -> dict:
+    host = run["host"]
+    columns, ids = [], {}
+    for target in run["targets"]:
+        column = {
+            "id": column_id(host, target),
+            "kernel_release": host["kernel_release"],
+            "arch": host["arch"],
+            "fs_type": target["fs"]["type"],
+            "target": target["id"],
+            "host": host,
+            "target_info": target,
+            "run": run["run"],
+        }
+        ids[target["id"]] = column["id"]
+        columns.append(column)
+    results = [dict(cell, column=ids[cell["target"]]) for cell in run["results"]]
+    return _matrix(run["claims"], columns, results)
+
+
+def merge(matrices: list[dict]) -> dict:
+    """One matrix from many; a column that appears twice (same kernel, filesystem and target) gets a #n suffix."""
+    claims: dict[str, dict] = {}
+    columns, results = [], []
+    for matrix in matrices:
+        for claim in matrix["claims"]:
+            claims[claim["id"]] = claim
+        renamed = {}
+        taken = {c["id"] for c in columns}
+        for column in matrix["columns"]:
+            new_id, n = column["id"], 2
+            while new_id in taken:
+                new_id, n = f"{column['id']}#{n}", n + 1
+            taken.add(new_id)
+            renamed[column["id"]] = new_id
+            columns.append(dict(column, id=new_id))
+        results += [dict(cell, column=renamed[cell["column"]]) for cell in matrix["results"]]
+    return _matrix(sorted(claims.values(), key=lambda c: _claim_order(c["id"])), columns, results)
+
+
+def _claim_order(claim_id: str) -> tuple:
+    topic, _, rest = claim_id.partition("-")
+    number, _, reading = rest.partition("/")
+    return topic, int(number) if number.isdigit() else 0, reading
+
+
+def _matrix(claims: list[dict], columns: list[dict], results: list[dict]) -> dict:
+    by_key = {(r["claim"], r["column"]): r for r in results}
+    cells = []
+    for claim in claims:
+        for column in columns:
+            cell = by_key.get((claim["id"], column["id"]))
+            if cell is None:  # a claim the run's catalog did not have yet
+                cell = dict(document.not_run(claim, {"id": column["target"]}), column=column["id"])
+            cells.append(cell)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "claims": claims,
+        "columns": columns,
+        "results": cells,
+        "summary": summarise(cells),
+    }
+
+
+def summarise(cells: list[dict]) -> dict:
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell["verdict"]] = counts.get(cell["verdict"], 0) + 1
+    return {"verdicts": counts, "unexpected": sum(1 for c in cells if not c["as_expected"])}
+
+
+def cell_grid(matrix: dict) -> dict[tuple[str, str], dict]:
+    return {(c["claim"], c["column"]): c for c in matrix["results"]}
+
+
+def verdict_key(cell: dict) -> str:
+    """What makes two cells differ: the verdict, and the alternatives for observed ones."""
+    if cell["verdict"] == "observed":
+        return "observed: " + ", ".join(cell["alternatives"])
+    return cell["verdict"]
+
+
+def rows_that_differ(matrix: dict) -> set[str]:
+    """Claims whose run cells (not-run cells aside) do not all agree."""
+    grid = cell_grid(matrix)
+    differ = set()
+    for claim in matrix["claims"]:
+        keys = {verdict_key(grid[(claim["id"], col["id"])]) for col in matrix["columns"]} - {"not run"}
+        if len(keys) > 1:
+            differ.add(claim["id"])
+    return differ
+
+
+def synthetic(model: dict, claims: int, columns: int) -> dict:
+    """A claims x columns matrix made of copies of one real cell of ``model`` (for size tests and benchmarks)."""
+    cell = next(c for c in model["results"] if c["verdict"] != "not run")
+    claim = next(c for c in model["claims"] if c["id"] == cell["claim"])
+    column = next(c for c in model["columns"] if c["id"] == cell["column"])
+    new_claims = [dict(claim, id=f"BIG-{i}", name=f"BigClaim{i}", topic="big") for i in range(claims)]
+    new_columns = [dict(column, id=f"{column['kernel_release']}/{column['fs_type']}/t{j}", target=f"t{j}") for j in range(columns)]
+    return _matrix(new_claims, new_columns, [dict(cell, claim=c["id"], column=k["id"]) for c in new_claims for k in new_columns])

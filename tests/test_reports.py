@@ -1,0 +1,138 @@
+"""python -m reports on a real run: schema, merge, markdown, JUnit, HTML, and diff against a doctored copy."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import referencing
+
+from reports.matrix import from_run, merge
+from tests.reporting import ROOT, real_run
+
+SCHEMAS = ROOT / "reports" / "schema"
+
+
+@pytest.fixture(scope="module")
+def run_report(tmp_path_factory) -> Path:
+    return real_run(tmp_path_factory.mktemp("run"))
+
+
+def reports_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+
+
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    schemas = {path.stem: json.loads(path.read_text()) for path in SCHEMAS.glob("*.json")}
+    registry = referencing.Registry().with_resources(
+        (schema["$id"], referencing.Resource.from_contents(schema)) for schema in schemas.values())
+    jsonschema.Draft202012Validator.check_schema(schemas[name])
+    return jsonschema.Draft202012Validator(schemas[name], registry=registry)
+
+
+def test_run_report_matches_its_schema(run_report):
+    validator("report-v1").validate(json.loads(run_report.read_text()))
+
+
+def test_merged_matrix_matches_its_schema_and_keeps_both_runs(run_report, tmp_path):
+    out = tmp_path / "matrix.json"
+    done = reports_cli("merge", run_report, run_report, "-o", out)
+    assert done.returncode == 0, done.stderr
+    matrix = json.loads(out.read_text())
+    validator("matrix-v1").validate(matrix)
+    single = from_run(json.loads(run_report.read_text()))
+    assert len(matrix["columns"]) == 2 * len(single["columns"])
+    assert len({c["id"] for c in matrix["columns"]}) == len(matrix["columns"])
+    assert len(matrix["results"]) == len(matrix["claims"]) * len(matrix["columns"])
+
+
+def test_schema_rejects_a_malformed_report(run_report):
+    document = json.loads(run_report.read_text())
+    document["results"][0]["verdict"] = "probably"
+    with pytest.raises(jsonschema.ValidationError):
+        validator("report-v1").validate(document)
+
+
+def test_markdown_summary(run_report):
+    done = reports_cli("markdown", run_report)
+    assert done.returncode == 0
+    assert done.stdout.startswith("## mmapconf conformance")
+    assert re.search(r"\| `[^`]+/tmpfs/shm` \|", done.stdout) or "/dev/shm" not in done.stdout
+
+
+def test_junit_has_one_testcase_per_claim_per_cell(run_report):
+    done = reports_cli("junit", run_report)
+    root = ET.fromstring(done.stdout)
+    matrix = from_run(json.loads(run_report.read_text()))
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(matrix["claims"]) * len(matrix["columns"])
+    eof1 = next(c for c in cases if c.get("name").startswith("EOF-1 "))
+    properties = {p.get("name"): p.get("value") for p in eof1.findall("properties/property")}
+    assert properties["claim"] == "EOF-1" and properties["inventory"] == "EOF-1" and properties["verdict"] in ("holds", "refuted")
+
+
+def test_html_is_self_contained(run_report, tmp_path):
+    out = tmp_path / "report.html"
+    assert reports_cli("html", run_report, "-o", out).returncode == 0
+    page = out.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the page loads something from the network"
+    assert "EOF-1" in page and "matrix-data" in page
+
+
+def doctor(run_report: Path, tmp_path: Path, claim: str, verdict: str) -> Path:
+    document = json.loads(run_report.read_text())
+    cell = next(c for c in document["results"] if c["claim"] == claim)
+    cell["verdict"] = verdict
+    copy = tmp_path / "doctored.json"
+    copy.write_text(json.dumps(document))
+    return copy, cell["target"]
+
+
+def test_diff_reports_exactly_the_doctored_change(run_report, tmp_path):
+    document = json.loads(run_report.read_text())
+    assert next(c for c in document["results"] if c["claim"] == "SYNC-4")["verdict"] == "holds"
+    doctored, target = doctor(run_report, tmp_path, "SYNC-4", "refuted")
+    done = reports_cli("diff", run_report, doctored)
+    assert done.returncode == 1
+    changes = [line for line in done.stdout.splitlines() if line.startswith("SYNC-4") or re.match(r"^[A-Z]+-\d", line)]
+    assert len(changes) == 1 and f"/{target}: holds -> refuted  REGRESSION" in changes[0]
+    assert "1 verdict change(s), 1 claim(s) that held now refuted" in done.stdout
+
+
+def test_diff_without_regression_exits_zero(run_report, tmp_path):
+    doctored, _ = doctor(run_report, tmp_path, "SYNC-4", "unsupported")
+    done = reports_cli("diff", run_report, doctored)
+    assert done.returncode == 0 and "holds -> unsupported" in done.stdout
+    assert reports_cli("diff", run_report, run_report).stdout.strip().endswith("0 verdict change(s), 0 claim(s) that held now refuted")
+
+
+def test_diff_pairs_columns_across_kernels(run_report):
+    base = from_run(json.loads(run_report.read_text()))
+    other_kernel = json.loads(run_report.read_text())
+    other_kernel["host"]["kernel_release"] = "6.1.0-99-amd64"
+    new = from_run(other_kernel)
+    from reports.diff import pair_columns
+    pairs = pair_columns(base, new)
+    assert len(pairs) == len(base["columns"]) and all(a["target"] == b["target"] for a, b in pairs)
+    assert merge([base, new])["columns"][-1]["kernel_release"] == "6.1.0-99-amd64"
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something-else"}')
+    for args in (("html", tmp_path / "missing.json"), ("markdown", bad), ("diff", bad, bad)):
+        done = reports_cli(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_pytest_writes_html_directly(tmp_path):
+    page = tmp_path / "page.html"
+    real_run(tmp_path, f"--report-html={page}")
+    assert "matrix-data" in page.read_text()
