@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reports.matrix import verdict_key
+
 
 def cell_text(cell: dict) -> str:
     verdict = cell["verdict"]
@@ -29,7 +31,8 @@ def render(document: dict) -> list[str]:
         if all(c["verdict"] == "not run" for c in row_cells):
             idle.append(claim["id"])
             continue
-        rows.append([claim["id"], claim["kind"]] + [cell_text(c) for c in row_cells])
+        verdicts = {verdict_key(c) for c in row_cells} - {"not run"}
+        rows.append([claim["id"] + (" ≠" if len(verdicts) > 1 else ""), claim["kind"]] + [cell_text(c) for c in row_cells])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = [
         f"{host['os']} {host['kernel_release']} {host['arch']}, page size {host['page_size']}, "
@@ -42,6 +45,8 @@ def render(document: dict) -> list[str]:
     lines.append("")
     for row in [header] + rows:
         lines.append("  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip())
+    if any(row[0].endswith(" ≠") for row in rows):
+        lines.append("≠: the verdict differs between targets")
     if idle:
         lines.append(f"not run on any target ({len(idle)}): {', '.join(idle)}")
     summary = document["summary"]

@@ -45,7 +45,7 @@ class Results:
         if item is None:
             return
         result = properties.get(RESULT_PROPERTY)
-        if result is not None and report.when == "call":
+        if result is not None:  # the verdict, from the call (or from set-up, for an unavailable target)
             self.records[report.nodeid] = dict(result, tests=[report.nodeid])
         elif report.nodeid not in self.records and (report.failed or report.skipped):
             # setup or teardown went wrong, or the forked child crashed before a verdict

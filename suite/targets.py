@@ -1,9 +1,13 @@
-"""Plugin: the directories claims run in (``--target-dir``), set up once per run.
+"""Plugin: the directories claims run in, set up once per run by the controlling process.
 
-The controlling process validates each target, makes a 0700 run directory in
-it and removes it at the end (also on Ctrl-C and SIGTERM); xdist workers get
-the list from the controller instead of making their own. Claim tests take a
-``target`` argument and are parametrized over every target.
+Targets come from ``--target-dir`` (existing directories) and ``--fs``
+(filesystems the suite provisions itself, as root: fixtures/provision.py).
+The controlling process validates each, makes a 0700 run directory in it and
+removes it at the end, unmounting what it provisioned (also on Ctrl-C and
+SIGTERM); xdist workers get the list from the controller instead of making
+their own. Claim tests take a ``target`` argument, parametrized over every
+target; on a filesystem that could not be provisioned every claim is
+unsupported, with the reason.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from fixtures.files import TargetError, make_run_dir, remove_run_dir
+from fixtures import provision
+from fixtures.files import TargetError, check_target_dir, make_run_dir, remove_run_dir
 from fixtures.platform import fs_identity
 
 WORKER_KEY = "mmapconf_targets"
@@ -31,6 +37,7 @@ class Target:
     run_dir: str
     fs: dict
     state_dir: str  # shared by every process of the run (the first target's run directory): locks, records
+    unavailable: str | None = None  # why this target could not be set up (then every claim is unsupported)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "directory": self.directory, "fs": self.fs}
@@ -51,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="run every claim in a fresh directory inside DIR (repeatable; default: one in the current directory)",
     )
+    group.addoption(
+        "--fs",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="provision these filesystems (root; 'all' for every one available, 'list' to see them) and run every claim on each",
+    )
 
 
 def _target_id(directory: Path, taken: set[str], default: bool) -> str:
@@ -61,18 +75,54 @@ def _target_id(directory: Path, taken: set[str], default: bool) -> str:
     return candidate
 
 
-def _make_targets(dirs: list[str]) -> list[Target]:
+def _fs_names(values: list[str]) -> list[str]:
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+    if "all" in names:
+        available = [name for name, reason in provision.availability().items() if reason is None]
+        names = available + [n for n in names if n not in ("all", *available)]
+    unknown = [n for n in names if n not in provision.availability()]
+    if unknown:
+        raise TargetError(f"unknown filesystem {', '.join(unknown)} (see --fs list)")
+    return list(dict.fromkeys(names))
+
+
+def _list_filesystems() -> str:
+    lines = ["filesystems mmapconf can provision (--fs NAME[,NAME...] or --fs all):"]
+    for name, reason in provision.availability().items():
+        fs = provision.FILESYSTEMS.get(name)
+        lines.append(f"  {name:<10} {'available' if reason is None else 'unavailable'}"
+                     f"{'  ' + fs.description if fs and reason is None else ''}{'  ' + reason if reason else ''}")
+    return "\n".join(lines)
+
+
+def _placeholder_fs(name: str) -> dict:
+    """The identity of a filesystem that could not be provisioned: only its name is known."""
+    return {"type": name, "magic": "", "block_size": 0, "fragment_size": 0, "mount_point": None, "mount_type": None,
+            "mount_source": None, "mount_options": None, "super_options": None, "read_only": False, "noexec": False}
+
+
+def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned]) -> list[Target]:
     targets: list[Target] = []
-    requested = [(Path(d).expanduser(), False) for d in dirs] or [(Path.cwd(), True)]
+    requested = [(Path(d).expanduser(), None) for d in dirs] + [(p.directory, p) for p in filesystems]
+    if not requested:
+        requested = [(Path.cwd(), None)]
     try:
-        for directory, default in requested:
+        for directory, provisioned in requested:
+            state_dir = targets[0].state_dir if targets else None
+            if provisioned is not None and provisioned.directory is None:
+                targets.append(Target(provisioned.name, "", "", _placeholder_fs(provisioned.name), state_dir or "",
+                                      unavailable=provisioned.reason))
+                continue
             run_dir = make_run_dir(directory)
+            fs = fs_identity(str(run_dir)).as_dict()
+            if provisioned is not None:
+                fs["provisioned"] = provisioned.facts
             targets.append(Target(
-                id=_target_id(directory, {t.id for t in targets}, default),
+                id=provisioned.name if provisioned else _target_id(directory, {t.id for t in targets}, not dirs),
                 directory=str(directory.resolve()),
                 run_dir=str(run_dir),
-                fs=fs_identity(str(run_dir)).as_dict(),
-                state_dir=targets[0].state_dir if targets else str(run_dir),
+                fs=fs,
+                state_dir=state_dir or str(run_dir),
             ))
     except BaseException:  # a bad target, or SIGTERM/Ctrl-C half-way: remove what was made
         _remove(targets)
@@ -82,7 +132,8 @@ def _make_targets(dirs: list[str]) -> list[Target]:
 
 def _remove(targets: list[Target]) -> None:
     for target in targets:
-        remove_run_dir(Path(target.run_dir))
+        if target.run_dir:
+            remove_run_dir(Path(target.run_dir))
 
 
 def _terminate(signum, frame):
@@ -95,21 +146,48 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if "list" in config.getoption("fs"):
+        print(_list_filesystems())
+        return 0
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if is_worker(config):
         config.mmapconf_targets = [Target(**t) for t in config.workerinput[WORKER_KEY]]
         return
-    signal.signal(signal.SIGTERM, _terminate)  # before any run directory exists
-    try:
-        config.mmapconf_targets = _make_targets(config.getoption("target_dir"))
-    except TargetError as error:
-        raise pytest.UsageError(str(error)) from None
+    config.mmapconf_targets, config.mmapconf_ledger = [], None
     config.mmapconf_owner = os.getpid()
+    signal.signal(signal.SIGTERM, _terminate)  # before anything is made
+    try:
+        for directory in config.getoption("target_dir"):
+            check_target_dir(Path(directory).expanduser())  # a user mistake stops the run before anything is mounted
+        names = _fs_names(config.getoption("fs"))
+        filesystems = []
+        if names:
+            config.mmapconf_ledger, filesystems = provision.provision(names, Path.cwd())
+        config.mmapconf_targets = _make_targets(config.getoption("target_dir"), filesystems)
+    except (TargetError, provision.ProvisionError) as error:
+        _teardown(config)
+        raise pytest.UsageError(str(error)) from None
+    except BaseException:
+        _teardown(config)
+        raise
+
+
+def _teardown(config: pytest.Config) -> None:
+    _remove(config.mmapconf_targets)
+    if config.mmapconf_ledger is not None:
+        for problem in config.mmapconf_ledger.teardown():
+            print(f"mmapconf: teardown: {problem}", file=sys.stderr)
+        config.mmapconf_ledger = None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not is_worker(config) and getattr(config, "mmapconf_owner", None) == os.getpid():
-        _remove(config.mmapconf_targets)
+        _teardown(config)
 
 
 @pytest.hookimpl(optionalhook=True)

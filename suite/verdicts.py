@@ -158,8 +158,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     claim = item.stash.get(_CLAIM, None)
-    if claim is not None:
-        item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
+    if claim is None:
+        return
+    record = item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
+    if record.target.unavailable:
+        record.verdict, record.detail = "unsupported", record.target.unavailable
+        _finish(item, record)
+        pytest.skip(f"unsupported: {record.target.unavailable}")
 
 
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
