@@ -132,3 +132,22 @@ def test_probe_each_pins_each_crash_to_its_item():
         outcomes = probe_each(_touch, [mapping.addr, hole, 0, hole, mapping.addr])
     assert [o.kind for o in outcomes] == ["returned", "signalled", "returned", "signalled", "returned"]
     assert outcomes[1].signal_name == outcomes[3].signal_name == "SIGSEGV"
+
+
+def test_older_child_leaves_while_a_younger_one_lives():
+    started = time.monotonic()
+    with Child(timeout=20) as younger_holder:
+        older = Child(timeout=20)
+        with Child(timeout=20) as younger:
+            assert older.call(os.getpid).kind == "returned"
+            older.close()  # must not wait for the younger child to let go of the older one's pipes
+            assert older.ended.kind == "exited" and older.ended.exit_code == 0
+            assert younger.call(os.getpid).kind == "returned"
+        assert younger_holder.call(os.getpid).kind == "returned"
+    assert time.monotonic() - started < 10
+
+
+def test_older_child_death_seen_while_a_younger_one_lives():
+    with Child(timeout=20) as older, Child(timeout=20) as younger:
+        assert older.call(_kill_self, signal.SIGBUS).signal_name == "SIGBUS"
+        assert younger.call(os.getpid).kind == "returned"
