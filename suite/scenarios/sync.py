@@ -1,14 +1,21 @@
-"""SYNC: msync() flags."""
+"""SYNC: msync(): write-back, invalidation, flags, alignment, unmapped ranges, private mappings."""
 
 from __future__ import annotations
 
+import contextlib
+import errno as errno_module
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
-from fixtures import libc
+from fixtures import libc, sysctl
 from fixtures.files import Workspace
+from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, refuted
+from suite.verdict import Finding, holds, observed, refuted
 
 
 @dataclass(frozen=True)
@@ -37,3 +44,560 @@ def judge_fails_with_einval(case: MsyncCall, result: MsyncResult) -> Finding:
     if result.errno == "EINVAL":
         return holds()
     return refuted("msync succeeded" if result.errno is None else f"msync failed with {result.errno}, not EINVAL")
+
+
+# --- shared pieces --------------------------------------------------------------------------------------
+
+# Filesystems whose pages have no backing device: never written back, so dirty counts say nothing there.
+NO_BACKING_DEVICE = ("tmpfs", "ramfs", "hugetlbfs")
+
+# Periodic write-back kept out of the way: nothing younger than an hour is written back by the flusher.
+QUIET_FLUSHER = {"vm.dirty_expire_centisecs": "360000", "vm.dirty_writeback_centisecs": "360000"}
+# Periodic write-back made quick (SYNC-9): the flusher wakes every 0.1 s and writes what is older than 0.1 s.
+BRISK_FLUSHER = {"vm.dirty_expire_centisecs": "10", "vm.dirty_writeback_centisecs": "10"}
+
+POLL_INTERVAL = 0.01  # s between cachestat(2) readings while waiting
+RETURN_BOUND = 0.5  # s: SYNC-2, "returns immediately"
+ASYNC_START_BOUND = 2.0  # s: SYNC-2, write-back "starts soon" (the flusher is held off for an hour meanwhile)
+WRITEBACK_BOUND = 10.0  # s: SYNC-9, 100 times the shortened expire and write-back intervals
+
+
+def writeback_unobservable(workspace: Workspace, fs: dict) -> str | None:
+    """Why dirty/write-back page counts cannot be observed on this target (None: they can)."""
+    if fs["type"] in NO_BACKING_DEVICE:
+        return f"{fs['type']} has no backing device: its pages are never written back, so dirty and write-back counts mean nothing there"
+    with workspace.file(1, b"\x01") as path, workspace.opened(path, "O_RDONLY") as fd:
+        stat = libc.cachestat(fd, 0, 0)
+    if isinstance(stat, libc.CallResult):
+        return f"cachestat(2) fails with {stat.errno_name} (Linux 6.5+ is needed to observe dirty and write-back pages)"
+    return None
+
+
+def sysctl_writable() -> bool:
+    """Whether this process may change vm.dirty_* (root, /proc/sys writable)."""
+    return os.geteuid() == 0 and os.access(sysctl.PROC_SYS / "vm" / "dirty_expire_centisecs", os.W_OK)
+
+
+def flusher(values: dict[str, str] | None, state_dir: Path):
+    """Hold the run's sysctl override (serialised across processes, always restored) with these values, or nothing."""
+    return sysctl.override(values, state_dir) if values else contextlib.nullcontext({})
+
+
+def _cachestat(fd: int, offset: int, length: int) -> dict:
+    stat = libc.cachestat(fd, offset, length)
+    if isinstance(stat, libc.CallResult):
+        raise libc.SysError("cachestat", stat.errno)
+    return stat
+
+
+@contextlib.contextmanager
+def clean_file(workspace: Workspace, size: int, content: bytes) -> Iterator[Path]:
+    """A scratch file whose pages are all clean (fsync()ed), so that only what the scenario stores is dirty."""
+    with workspace.file(size, content) as path:
+        with workspace.opened(path, "O_RDWR") as fd:
+            os.fsync(fd)
+        yield path
+
+
+def _range_of(start_page: int, length: int) -> tuple[int, int]:
+    """The file range (offset, length) of the whole pages msync() covers for a page-aligned addr."""
+    return start_page * PAGE, libc.round_up(length)
+
+
+def _apply(original: bytes, stores) -> bytes:
+    content = bytearray(original)
+    for at, data in stores:
+        content[at:at + len(data)] = data
+    return bytes(content)
+
+
+def _not_clean(stat: dict | None) -> str | None:
+    if stat is None:
+        return None
+    if stat["nr_dirty"] or stat["nr_writeback"]:
+        return f"{stat['nr_dirty']} dirty and {stat['nr_writeback']} under write-back"
+    return None
+
+
+def _dirty_or_fail(stat: dict, what: str) -> None:
+    if not stat["nr_dirty"]:
+        raise RuntimeError(f"set-up: {what} was not dirty after the stores ({stat}); nothing to observe")
+
+
+# --- SYNC-1, SYNC-5: msync(MS_SYNC[|MS_INVALIDATE]) on a dirtied MAP_SHARED range ------------------------
+
+
+@dataclass(frozen=True)
+class DirtyMsync:
+    file_size: int  # > 0; the mapping covers the whole file
+    stores: tuple[tuple[int, bytes], ...]  # at least one inside the msync range
+    start_page: int  # msync's addr: this page of the mapping
+    length: int  # > 0, inside the mapping
+    msync_flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DirtyMsyncSeen:
+    errno: str | None  # msync's
+    before: dict | None  # cachestat(2) of the pages msync covers, just before the call (None: not observable here)
+    after: dict | None  # the same, just after it returned
+    content: bytes  # pread() of the whole file afterwards
+
+
+def msync_dirty_range(workspace: Workspace, state_dir: Path, case: DirtyMsync, observe: bool, quiet: bool) -> DirtyMsyncSeen:
+    """Store through MAP_SHARED into a clean file, then msync the range; cachestat(2) around the call when observe."""
+    offset, length = _range_of(case.start_page, case.length)
+    with flusher(QUIET_FLUSHER if quiet else None, state_dir), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
+                workspace.opened(path, "O_RDONLY") as fd:
+            for at, data in case.stores:
+                mapping.view[at:at + len(data)] = data
+            before = _cachestat(fd, offset, length) if observe else None
+            if before is not None:
+                _dirty_or_fail(before, "the msync range")
+            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+            after = _cachestat(fd, offset, length) if observe else None
+            content = os.pread(fd, case.file_size, 0)
+    return DirtyMsyncSeen(result.errno_name, before, after, content)
+
+
+def judge_no_dirty_pages_after_ms_sync(case: DirtyMsync, seen: DirtyMsyncSeen) -> Finding:
+    """SYNC-1: msync(MS_SYNC) returned 0 and left no dirty or under-write-back page in the range."""
+    if seen.errno is not None:
+        return refuted(f"msync failed with {seen.errno}")
+    if seen.before is None or seen.after is None:
+        return refuted("no cachestat(2) reading around the call")
+    left = _not_clean(seen.after)
+    if left:
+        return refuted(f"when msync(MS_SYNC) returned, the range still had {left} pages")
+    return holds()
+
+
+def judge_sync_invalidate_writes_back(case: DirtyMsync, seen: DirtyMsyncSeen) -> Finding:
+    """SYNC-5: msync(MS_SYNC|MS_INVALIDATE) returned 0; read() returns the stores; no dirty page left where observable."""
+    if seen.errno is not None:
+        return refuted(f"msync(MS_SYNC|MS_INVALIDATE) failed with {seen.errno}")
+    if seen.content != _apply(pattern(29, case.file_size), case.stores):
+        return refuted("after msync(MS_SYNC|MS_INVALIDATE), read() does not return the stored data")
+    left = _not_clean(seen.after)
+    if left:
+        return refuted(f"when msync(MS_SYNC|MS_INVALIDATE) returned, the range still had {left} pages")
+    return holds()
+
+
+# --- SYNC-2: msync(MS_ASYNC) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AsyncSeen:
+    errno: str | None
+    call_seconds: float  # how long msync(MS_ASYNC) took to return
+    settings: dict  # the vm.dirty_* values in force meanwhile
+    before: dict  # cachestat(2) of the range just before the call
+    started_after: float | None  # s after the call when write-back was first seen under way or done (None: not within the bound)
+    last: dict  # the last cachestat(2) reading
+
+
+def msync_async_then_watch(workspace: Workspace, state_dir: Path, case: DirtyMsync) -> AsyncSeen:
+    """With periodic write-back held off for an hour, dirty a clean range, msync(MS_ASYNC) it, and poll cachestat(2)
+    for up to ASYNC_START_BOUND s for write-back under way (nr_writeback > 0) or done (nr_dirty below its value before)."""
+    offset, length = _range_of(case.start_page, case.length)
+    with flusher(QUIET_FLUSHER, state_dir), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+        settings = {name: sysctl.read(name) for name in QUIET_FLUSHER}
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
+                workspace.opened(path, "O_RDONLY") as fd:
+            for at, data in case.stores:
+                mapping.view[at:at + len(data)] = data
+            before = _cachestat(fd, offset, length)
+            _dirty_or_fail(before, "the msync range")
+            flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
+            called = time.monotonic()
+            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, flags)
+            returned = time.monotonic()
+            started, last = None, before
+            while time.monotonic() - called < ASYNC_START_BOUND:
+                last = _cachestat(fd, offset, length)
+                if last["nr_writeback"] or last["nr_dirty"] < before["nr_dirty"]:
+                    started = time.monotonic() - called
+                    break
+                time.sleep(POLL_INTERVAL)
+    return AsyncSeen(result.errno_name, returned - called, settings, before, started, last)
+
+
+def judge_async_starts_writeback_soon(case: DirtyMsync, seen: AsyncSeen) -> Finding:
+    """SYNC-2: msync(MS_ASYNC) returns 0 within RETURN_BOUND s and write-back of the range is seen within ASYNC_START_BOUND s."""
+    if seen.errno is not None:
+        return refuted(f"msync(MS_ASYNC) failed with {seen.errno}")
+    if seen.call_seconds > RETURN_BOUND:
+        return refuted(f"msync(MS_ASYNC) took {seen.call_seconds:.3f} s to return (bound {RETURN_BOUND} s)")
+    if seen.started_after is None or seen.started_after > ASYNC_START_BOUND:
+        return refuted(f"no write-back of the range within {ASYNC_START_BOUND} s of msync(MS_ASYNC) "
+                       f"({seen.last['nr_dirty']} of {seen.before['nr_dirty']} pages still dirty, none under write-back; "
+                       f"periodic write-back held off: {seen.settings})")
+    return holds()
+
+
+# --- SYNC-3: MS_INVALIDATE after a change behind the page cache -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BehindCache:
+    file_pages: int  # file size in pages (so O_DIRECT offsets and lengths are block-aligned)
+    write_page: int  # the O_DIRECT write covers pages [write_page, write_page + write_pages)
+    write_pages: int
+    seed: int  # of the new content
+    reader_flags: str  # the reader's mapping: MAP_SHARED or MAP_PRIVATE (PROT_READ)
+    msync_by: str  # "reader" (msync on the reader's own mapping) or "other" (another process's MAP_SHARED mapping)
+    msync_flags: tuple[str, ...]  # MS_INVALIDATE with MS_SYNC or MS_ASYNC
+
+
+@dataclass(frozen=True)
+class BehindCacheSeen:
+    direct_io: str | None  # why the O_DIRECT write could not be made (None: it was)
+    reader_before: dict  # the reader's load of the written range before the O_DIRECT write
+    reader_after_write: dict  # ... after the O_DIRECT write, before msync (recorded, not judged)
+    msync: dict  # how msync(MS_INVALIDATE) ended where it was called (returned None: 0; else the errno name)
+    reader_after_msync: dict
+    other_after_msync: dict | None  # the other process's load of the range after msync (msync_by == "other")
+
+
+def map_and_load(path: str, length: int, flags: str, at: int, count: int) -> tuple[int, bytes]:
+    """Open and map the file PROT_READ in this process, load [at, at+count) through it; (address, bytes)."""
+    addr = steps.map_file(path, "O_RDONLY", length, ("PROT_READ",), flags)
+    return addr, libc.read_bytes(addr + at, count)
+
+
+def msync_errno(addr: int, length: int, flags: int) -> str | None:
+    return libc.msync(addr, length, flags).errno_name
+
+
+def direct_write(path: str, offset: int, data: bytes) -> str | None:
+    """pwrite() with O_DIRECT from a page-aligned buffer; None, or why it was refused."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+    except OSError as error:
+        return f"open(O_DIRECT) fails with {errno_module.errorcode.get(error.errno, error.errno)}"
+    try:
+        with libc.Mapping.map(libc.round_up(len(data)), libc.PROT_READ | libc.PROT_WRITE,
+                              libc.MAP_PRIVATE | libc.MAP_ANONYMOUS) as buffer:
+            buffer.view[:len(data)] = data
+            try:
+                written = os.pwrite(fd, buffer.view[:len(data)], offset)
+            except OSError as error:
+                return f"pwrite() with O_DIRECT fails with {errno_module.errorcode.get(error.errno, error.errno)}"
+            if written != len(data):
+                return f"pwrite() with O_DIRECT wrote {written} of {len(data)} bytes"
+    finally:
+        os.close(fd)
+    return None
+
+
+def invalidate_after_direct_write(workspace: Workspace, case: BehindCache) -> BehindCacheSeen:
+    size = case.file_pages * PAGE
+    at, count = case.write_page * PAGE, case.write_pages * PAGE
+    with clean_file(workspace, size, pattern(31, size)) as path, Child() as reader, Child() as other:
+        loaded = reader.call(map_and_load, str(path), size, case.reader_flags, at, count)
+        if loaded.kind != "returned":
+            raise RuntimeError(f"set-up: the reader's mmap and load failed: {loaded.describe()}")
+        reader_addr, old = loaded.value
+        before = {"kind": "returned", "value": old.hex()}
+        other_addr = None
+        if case.msync_by == "other":
+            other_loaded = other.call(map_and_load, str(path), size, "MAP_SHARED", at, count)
+            if other_loaded.kind != "returned":
+                raise RuntimeError(f"set-up: the other process's mmap and load failed: {other_loaded.describe()}")
+            other_addr = other_loaded.value[0]
+        refused = direct_write(str(path), at, pattern(case.seed, count))
+        if refused:
+            none = {"kind": "not-run"}
+            return BehindCacheSeen(refused, before, none, none, none, None)
+        after_write = reader.call(steps.read, reader_addr + at, count).as_dict()
+        caller, addr = (reader, reader_addr) if case.msync_by == "reader" else (other, other_addr)
+        synced = caller.call(msync_errno, addr, size, steps.bits(case.msync_flags, steps.MSYNC_BITS)).as_dict()
+        after_msync = reader.call(steps.read, reader_addr + at, count).as_dict()
+        other_after = other.call(steps.read, other_addr + at, count).as_dict() if other_addr is not None else None
+    return BehindCacheSeen(None, before, after_write, synced, after_msync, other_after)
+
+
+def judge_invalidate_shows_new_contents(case: BehindCache, seen: BehindCacheSeen) -> Finding:
+    """SYNC-3: after msync(MS_INVALIDATE), loads through the reader's (and the caller's) mapping return the new contents."""
+    new = pattern(case.seed, case.write_pages * PAGE)
+    if seen.direct_io is not None:
+        return refuted(f"no O_DIRECT write was made: {seen.direct_io}")
+    if seen.msync != {"kind": "returned", "value": None}:
+        return refuted(f"msync({'|'.join(case.msync_flags)}) did not return 0: {seen.msync}")
+    for who, read in (("the reader", seen.reader_after_msync), ("the process that called msync", seen.other_after_msync)):
+        if read is None:
+            continue
+        if read["kind"] != "returned":
+            return refuted(f"{who}'s load after msync did not complete: {read}")
+        if bytes.fromhex(read["value"]) != new:
+            return refuted(f"after msync({'|'.join(case.msync_flags)}), {who} still loads the old contents")
+    return holds()
+
+
+# --- SYNC-6: alignment of addr and length ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlignedMsync:
+    file_size: int  # > 0; the mapping covers the whole file
+    stores: tuple[tuple[int, bytes], ...]
+    start_page: int
+    misalign: int  # bytes added to the page-aligned addr: 0 (aligned) or 1..PAGE-1
+    length: int  # msync's length; addr + length stays inside the mapping
+    msync_flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlignedMsyncSeen:
+    errno: str | None
+    before: dict | None  # cachestat(2) of the pages holding [addr, addr+length) before the call (None: not observed)
+    after: dict | None
+
+
+def msync_alignment(workspace: Workspace, state_dir: Path, case: AlignedMsync, observe: bool, quiet: bool) -> AlignedMsyncSeen:
+    """Store into the mapping, msync at addr = page + misalign; cachestat(2) the pages of the range when observe."""
+    first = case.start_page * PAGE + case.misalign
+    offset, length = case.start_page * PAGE, libc.round_up(case.misalign + case.length)
+    with flusher(QUIET_FLUSHER if quiet else None, state_dir), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
+                workspace.opened(path, "O_RDONLY") as fd:
+            for at, data in case.stores:
+                mapping.view[at:at + len(data)] = data
+            before = _cachestat(fd, offset, length) if observe else None
+            if before is not None and not case.misalign and "MS_SYNC" in case.msync_flags:
+                _dirty_or_fail(before, "the pages of the msync range")
+            result = libc.msync(mapping.addr + first, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+            after = _cachestat(fd, offset, length) if observe else None
+    return AlignedMsyncSeen(result.errno_name, before, after)
+
+
+def judge_misaligned_addr_einval(case: AlignedMsync, seen: AlignedMsyncSeen) -> Finding:
+    """SYNC-6, addr not page-aligned: msync fails with EINVAL."""
+    if seen.errno == "EINVAL":
+        return holds()
+    return refuted(f"addr {case.misalign} bytes past a page boundary: msync "
+                   + ("returned 0" if seen.errno is None else f"failed with {seen.errno}") + ", not EINVAL")
+
+
+def judge_unaligned_length_ok(case: AlignedMsync, seen: AlignedMsyncSeen) -> Finding:
+    """SYNC-6, page-aligned addr and a length that is not a page multiple: msync returns 0, and with MS_SYNC the
+    pages holding the range are clean afterwards (where write-back is observable)."""
+    if seen.errno is not None:
+        return refuted(f"page-aligned addr, length {case.length}: msync failed with {seen.errno}")
+    left = _not_clean(seen.after) if "MS_SYNC" in case.msync_flags else None
+    if left:
+        return refuted(f"length {case.length}: after msync(MS_SYNC) the pages holding the range still had {left} pages")
+    return holds()
+
+
+# --- SYNC-7: flag bits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MsyncBits:
+    file_size: int  # > 0; the mapping covers the whole file
+    flags: str  # of the mapping
+    start_page: int
+    length: int
+    msync_flags: tuple[str, ...]  # the known flags
+    extra_bits: int  # other bits or-ed in (unsigned 32-bit; 0 for none)
+
+
+def call_msync_bits(workspace: Workspace, case: MsyncBits) -> MsyncResult:
+    value = steps.bits(case.msync_flags, steps.MSYNC_BITS) | case.extra_bits
+    if value >= 1 << 31:
+        value -= 1 << 32  # msync's flags is a C int
+    with workspace.file(case.file_size, pattern(19, case.file_size)) as path:
+        with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping:
+            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, value)
+    return MsyncResult(result.errno_name)
+
+
+def _accepted_or_einval(result: MsyncResult, what: str) -> Finding:
+    if result.errno is None:
+        return observed("accepted")
+    if result.errno == "EINVAL":
+        return observed("einval")
+    return refuted(f"msync with {what} failed with {result.errno}, neither accepted nor EINVAL")
+
+
+def judge_unknown_bit(case: MsyncBits, result: MsyncResult) -> Finding:
+    """SYNC-7/unknown-bit: with a bit other than MS_SYNC|MS_ASYNC|MS_INVALIDATE, msync returns 0 or fails with EINVAL."""
+    return _accepted_or_einval(result, f"extra bits {case.extra_bits:#x}")
+
+
+def judge_no_sync_flag(case: MsyncBits, result: MsyncResult) -> Finding:
+    """SYNC-7/no-sync-flag: with neither MS_SYNC nor MS_ASYNC, msync returns 0 or fails with EINVAL."""
+    return _accepted_or_einval(result, f"flags {'|'.join(case.msync_flags) or '0'}")
+
+
+# --- SYNC-8: unmapped range ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnmappedRange:
+    layout: str  # "reserved": a range reserved and released (wholly unmapped); "hole": pages unmapped out of a file mapping
+    pages: int  # pages reserved, or mapped before the hole was made
+    hole: tuple[int, int]  # [first, end) pages unmapped ("reserved": all of them)
+    span: tuple[int, int]  # [first, end) pages msync covers; meets the hole
+    trim: int  # bytes the length falls short of whole pages (0..PAGE-1; msync rounds it up)
+    map_flags: str  # of the file mapping ("hole")
+    msync_flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnmappedSeen:
+    errno: str | None
+    hole_mapped: bool  # whether anything was mapped in the hole right after the call (always False: the scenario fails otherwise)
+
+
+def _mapped_in(start: int, end: int) -> bool:
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        low, high = (int(x, 16) for x in line.split(maxsplit=1)[0].split("-"))
+        if low < end and start < high:
+            return True
+    return False
+
+
+def msync_unmapped(workspace: Workspace, case: UnmappedRange) -> UnmappedSeen:
+    flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
+    length = (case.span[1] - case.span[0]) * PAGE - case.trim
+    if case.layout == "reserved":
+        base = libc.unmapped_address(case.pages)
+        result = libc.msync(base + case.span[0] * PAGE, length, flags)
+        hole_mapped = _mapped_in(base + case.hole[0] * PAGE, base + case.hole[1] * PAGE)
+        if hole_mapped:
+            raise RuntimeError("set-up: something was mapped into the reserved range during the call; it was not provably unmapped")
+        return UnmappedSeen(result.errno_name, hole_mapped)
+    size = case.pages * PAGE
+    with workspace.file(size, pattern(41, size)) as path:
+        base = steps.map_file(str(path), "O_RDWR", size, ("PROT_READ", "PROT_WRITE"), case.map_flags)
+        try:
+            steps.unmap(base + case.hole[0] * PAGE, (case.hole[1] - case.hole[0]) * PAGE)
+            result = libc.msync(base + case.span[0] * PAGE, length, flags)
+            hole_mapped = _mapped_in(base + case.hole[0] * PAGE, base + case.hole[1] * PAGE)
+        finally:
+            for first, end in ((0, case.hole[0]), (case.hole[1], case.pages)):
+                if end > first:
+                    steps.unmap(base + first * PAGE, (end - first) * PAGE)
+    if hole_mapped:
+        raise RuntimeError("set-up: something was mapped into the hole during the call; the range was not provably unmapped")
+    return UnmappedSeen(result.errno_name, hole_mapped)
+
+
+def judge_unmapped_enomem(case: UnmappedRange, seen: UnmappedSeen) -> Finding:
+    """SYNC-8: msync over a range with unmapped pages fails with ENOMEM."""
+    if seen.errno == "ENOMEM":
+        return holds()
+    return refuted(("msync returned 0" if seen.errno is None else f"msync failed with {seen.errno}")
+                   + f" on a range with pages {case.hole[0]}..{case.hole[1] - 1} unmapped, not ENOMEM")
+
+
+# --- SYNC-9: write-back without msync -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirtyLeft:
+    file_size: int  # > 0
+    stores: tuple[tuple[int, bytes], ...]
+    unmap: bool  # munmap() (without msync) before waiting, or keep the mapping while waiting
+
+
+@dataclass(frozen=True)
+class WrittenBackSeen:
+    settings: dict  # the vm.dirty_* values in force while waiting
+    before: dict  # cachestat(2) of the whole file after the stores
+    clean_after: float | None  # s after the stores when no page was dirty or under write-back (None: not within the bound)
+    last: dict
+
+
+def wait_for_writeback(workspace: Workspace, state_dir: Path, case: DirtyLeft) -> WrittenBackSeen:
+    """With the dirty-expire and write-back intervals shortened to 0.1 s, dirty a clean file through MAP_SHARED, never
+    msync, and poll cachestat(2) for up to WRITEBACK_BOUND s until no page is dirty or under write-back."""
+    with flusher(BRISK_FLUSHER, state_dir), clean_file(workspace, case.file_size, pattern(43, case.file_size)) as path:
+        settings = {name: sysctl.read(name) for name in BRISK_FLUSHER}
+        with workspace.opened(path, "O_RDONLY") as fd:
+            mapping = steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED")
+            try:
+                for at, data in case.stores:
+                    mapping.view[at:at + len(data)] = data
+                stored = time.monotonic()
+                before = _cachestat(fd, 0, 0)
+                _dirty_or_fail(before, "the file")
+                if case.unmap:
+                    mapping.unmap()
+                clean, last = None, before
+                while time.monotonic() - stored < WRITEBACK_BOUND:
+                    last = _cachestat(fd, 0, 0)
+                    if not last["nr_dirty"] and not last["nr_writeback"]:
+                        clean = time.monotonic() - stored
+                        break
+                    time.sleep(POLL_INTERVAL)
+            finally:
+                mapping.unmap()
+    return WrittenBackSeen(settings, before, clean, last)
+
+
+def judge_written_back_eventually(case: DirtyLeft, seen: WrittenBackSeen) -> Finding:
+    """SYNC-9: with no msync, the kernel leaves no page dirty or under write-back within WRITEBACK_BOUND s."""
+    if seen.clean_after is None or seen.clean_after > WRITEBACK_BOUND or _not_clean(seen.last):
+        return refuted(f"{WRITEBACK_BOUND} s after the stores the file still had {_not_clean(seen.last) or 'unclean'} pages "
+                       f"(intervals shortened: {seen.settings})")
+    return holds()
+
+
+# --- SYNC-10: msync on MAP_PRIVATE ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivateMsync:
+    file_size: int  # > 0; the mapping covers the whole file
+    open_mode: str  # O_RDONLY or O_RDWR
+    stores: tuple[tuple[int, bytes], ...]
+    start_page: int
+    length: int
+    msync_flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PrivateMsyncSeen:
+    msync: dict  # how the msync in the mapping process ended (returned None: 0; else the errno name)
+    content_mapped: bytes  # read() of the file after the msync, with the private mapping still in place
+    content_after: dict  # a new process's read() of the file after the mapping process exited
+
+
+def store_private_and_msync(path: str, mode: str, size: int, stores: tuple, start_page: int, length: int, flags: int) -> str | None:
+    addr = steps.map_file(path, mode, size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE")
+    for at, data in stores:
+        libc.write_bytes(addr + at, data)
+    return libc.msync(addr + start_page * PAGE, length, flags).errno_name
+
+
+def read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def msync_private(workspace: Workspace, case: PrivateMsync) -> PrivateMsyncSeen:
+    """A child maps MAP_PRIVATE, stores, msyncs; the file is read() while it is mapped, and by a new process after."""
+    with workspace.file(case.file_size, pattern(47, case.file_size)) as path:
+        with Child() as child:
+            synced = child.call(store_private_and_msync, str(path), case.open_mode, case.file_size, case.stores,
+                                case.start_page, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS)).as_dict()
+            content_mapped = read_file(str(path))
+        content_after = probe(read_file, str(path)).as_dict()
+    return PrivateMsyncSeen(synced, content_mapped, content_after)
+
+
+def judge_private_msync_leaves_file(case: PrivateMsync, seen: PrivateMsyncSeen) -> Finding:
+    """SYNC-10: msync returned 0 and the file still holds its original bytes, while mapped and after."""
+    if seen.msync != {"kind": "returned", "value": None}:
+        return refuted(f"msync({'|'.join(case.msync_flags)}) on the MAP_PRIVATE mapping did not return 0: {seen.msync}")
+    original = pattern(47, case.file_size)
+    if seen.content_mapped != original:
+        return refuted("after msync, read() of the file returns the private stores")
+    if seen.content_after["kind"] != "returned" or bytes.fromhex(seen.content_after["value"]) != original:
+        return refuted(f"after the mapping process exited, the file is not as it was: {seen.content_after['kind']}")
+    return holds()
