@@ -24,7 +24,8 @@ def render(document: dict) -> list[str]:
     host = document["host"]
     targets = document["targets"]
     cells = {(c["claim"], c["target"]): c for c in document["results"]}
-    header = ["claim", "kind"] + [f"{t['id']} ({t['fs']['type']})" for t in targets]
+    header = ["claim", "kind"] + [t["id"] if t["fs"]["type"].split("/")[0] in t["id"] else f"{t['id']} ({t['fs']['type']})"
+                                  for t in targets]
     rows, idle = [], []
     for claim in document["claims"]:
         row_cells = [cells[(claim["id"], t["id"])] for t in targets]

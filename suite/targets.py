@@ -36,7 +36,7 @@ class Target:
     directory: str
     run_dir: str
     fs: dict
-    state_dir: str  # shared by every process of the run (the first target's run directory): locks, records
+    state_dir: str  # shared by every process of the run: locks, records
     unavailable: str | None = None  # why this target could not be set up (then every claim is unsupported)
 
     def as_dict(self) -> dict:
@@ -101,33 +101,33 @@ def _placeholder_fs(name: str) -> dict:
             "mount_source": None, "mount_options": None, "super_options": None, "read_only": False, "noexec": False}
 
 
-def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned]) -> list[Target]:
-    targets: list[Target] = []
+def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned], ledger_root: Path | None) -> list[Target]:
+    made: list[dict] = []
     requested = [(Path(d).expanduser(), None) for d in dirs] + [(p.directory, p) for p in filesystems]
     if not requested:
         requested = [(Path.cwd(), None)]
     try:
         for directory, provisioned in requested:
-            state_dir = targets[0].state_dir if targets else None
             if provisioned is not None and provisioned.directory is None:
-                targets.append(Target(provisioned.name, "", "", _placeholder_fs(provisioned.name), state_dir or "",
-                                      unavailable=provisioned.reason))
+                made.append(dict(id=provisioned.name, directory="", run_dir="", fs=_placeholder_fs(provisioned.name),
+                                 unavailable=provisioned.reason))
                 continue
-            run_dir = make_run_dir(directory)
+            read_only = bool(provisioned and provisioned.facts.get("read_only"))
+            run_dir = directory if read_only else make_run_dir(directory)  # nothing is ever created on a read-only one
             fs = fs_identity(str(run_dir)).as_dict()
             if provisioned is not None:
                 fs["provisioned"] = provisioned.facts
-            targets.append(Target(
-                id=provisioned.name if provisioned else _target_id(directory, {t.id for t in targets}, not dirs),
-                directory=str(directory.resolve()),
-                run_dir=str(run_dir),
-                fs=fs,
-                state_dir=state_dir or str(run_dir),
+            made.append(dict(
+                id=provisioned.name if provisioned else _target_id(directory, {t["id"] for t in made}, not dirs),
+                directory=str(directory.resolve()), run_dir=str(run_dir), fs=fs,
             ))
     except BaseException:  # a bad target, or SIGTERM/Ctrl-C half-way: remove what was made
-        _remove(targets)
+        _remove([Target(state_dir="", **t) for t in made])
         raise
-    return targets
+    # One directory every process of the run shares (locks, records): the provisioning directory (on the
+    # current disk) when there is one, else the first target's run directory.
+    state_dir = str(ledger_root) if ledger_root else made[0]["run_dir"]
+    return [Target(state_dir=state_dir, **t) for t in made]
 
 
 def _remove(targets: list[Target]) -> None:
@@ -168,7 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
         filesystems = []
         if names:
             config.mmapconf_ledger, filesystems = provision.provision(names, Path.cwd())
-        config.mmapconf_targets = _make_targets(config.getoption("target_dir"), filesystems)
+        config.mmapconf_targets = _make_targets(config.getoption("target_dir"), filesystems,
+                                                config.mmapconf_ledger.root if config.mmapconf_ledger else None)
     except (TargetError, provision.ProvisionError) as error:
         _teardown(config)
         raise pytest.UsageError(str(error)) from None

@@ -86,7 +86,7 @@ class Conformance:
     def __init__(self, record: ClaimRecord):
         self.claim = record.claim
         self.target = record.target
-        self.workspace = Workspace(Path(record.target.run_dir))
+        self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.unsupported)
         self.state_dir = Path(record.target.state_dir)
         self._record = record
 

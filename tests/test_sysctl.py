@@ -48,7 +48,7 @@ def test_override_left_by_a_dead_process_is_restored(tmp_path):
         assert sysctl.read(NAME) == original
     finally:
         if sysctl.read(NAME) == changed:
-            sysctl._write(NAME, original)
+            sysctl.write(NAME, original)
 
 
 def test_value_changed_since_by_someone_else_is_left_alone(tmp_path):
@@ -56,8 +56,8 @@ def test_value_changed_since_by_someone_else_is_left_alone(tmp_path):
     changed, theirs = str(int(original) + 1), str(int(original) + 2)
     try:
         probe(_die_inside_override, tmp_path, changed)
-        sysctl._write(NAME, theirs)
+        sysctl.write(NAME, theirs)
         assert sysctl.restore_stale(tmp_path) == []
         assert sysctl.read(NAME) == theirs
     finally:
-        sysctl._write(NAME, original)
+        sysctl.write(NAME, original)

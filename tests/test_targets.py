@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from fixtures.files import OWNER_FILE, RUN_PREFIX, make_run_dir, remove_stale_run_dirs
+from fixtures.files import OWNER_PREFIX, RUN_PREFIX, make_run_dir, remove_stale_run_dirs, run_dir_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,19 +24,19 @@ def test_run_dir_is_private_and_owned(tmp_path):
     run_dir = make_run_dir(tmp_path)
     assert run_dir.parent == tmp_path and run_dir.name.startswith(RUN_PREFIX)
     assert run_dir.stat().st_mode & 0o777 == 0o700
-    assert (run_dir / OWNER_FILE).read_text().split()[0] == str(os.getpid())
+    assert run_dir_owner(run_dir).split()[0] == str(os.getpid())
 
 
 def test_only_stale_run_dirs_are_removed(tmp_path):
     live = make_run_dir(tmp_path)
     stale = tmp_path / f"{RUN_PREFIX}stale"
     stale.mkdir()
-    (stale / OWNER_FILE).write_text(f"{dead_pid()} 12345\n")
+    (stale / f"{OWNER_PREFIX}{dead_pid()}-12345").touch()
     unowned = tmp_path / f"{RUN_PREFIX}unowned"
     unowned.mkdir()
     foreign = tmp_path / "someone-elses"
     foreign.mkdir()
-    (foreign / OWNER_FILE).write_text(f"{dead_pid()} 1\n")
+    (foreign / f"{OWNER_PREFIX}{dead_pid()}-1").touch()
     assert remove_stale_run_dirs(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and unowned.exists() and foreign.exists()
 
@@ -44,7 +44,7 @@ def test_only_stale_run_dirs_are_removed(tmp_path):
 def test_a_new_run_removes_what_a_killed_run_left(tmp_path):
     stale = tmp_path / f"{RUN_PREFIX}killed"
     stale.mkdir()
-    (stale / OWNER_FILE).write_text(f"{dead_pid()} 12345\n")
+    (stale / f"{OWNER_PREFIX}{dead_pid()}-12345").touch()
     make_run_dir(tmp_path)
     assert not stale.exists()
 
