@@ -1,0 +1,108 @@
+"""Provisioned filesystems: made once, torn down always (also after SIGKILL), and nothing else is touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures import provision
+from fixtures.platform import mount_of
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="provisioning filesystems needs root")
+
+
+def mounts_under(path: Path) -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if line.split()[4].startswith(str(path))]
+
+
+def loops_backed_by(path: Path) -> list[str]:
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        if backing.read_text().strip().startswith(str(path)):
+            found.append(backing.parts[3])
+    return found
+
+
+def test_list_names_every_filesystem_with_its_availability():
+    done = subprocess.run([sys.executable, "-m", "pytest", "suite", "--fs", "list"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0
+    for name in list(provision.FILESYSTEMS) + list(provision.NOT_HERE):
+        assert any(line.split()[:1] == [name] for line in done.stdout.splitlines()), name
+
+
+def test_unknown_filesystem_is_one_clear_line():
+    done = subprocess.run([sys.executable, "-m", "pytest", "suite", "--fs", "ext4,nope"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 4 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "ERROR: unknown filesystem nope (see --fs list)"
+
+
+@needs_root
+def test_every_available_filesystem_is_made_and_torn_down(tmp_path):
+    available = [name for name, reason in provision.availability().items() if reason is None and name in provision.FILESYSTEMS]
+    hugepages = Path("/proc/sys/vm/nr_hugepages").read_text()
+    ledger, made = provision.provision(available, tmp_path)
+    try:
+        for item in made:
+            assert item.directory is not None, f"{item.name}: {item.reason}"
+            assert mount_of(str(item.directory)).mount_point == str(item.directory)
+    finally:
+        assert ledger.teardown() == []
+    assert mounts_under(tmp_path) == [] and loops_backed_by(tmp_path) == []
+    assert Path("/proc/sys/vm/nr_hugepages").read_text() == hugepages
+    assert not list(tmp_path.iterdir())
+
+
+@needs_root
+def test_a_killed_run_is_cleaned_by_the_next(tmp_path):
+    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from fixtures import provision; "
+              f"provision.provision(['tmpfs', 'ext4'], Path({str(tmp_path)!r})); print('ready', flush=True); time.sleep(600)")
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline().strip() == "ready"
+        assert len(mounts_under(tmp_path)) == 2
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert len(mounts_under(tmp_path)) == 2  # SIGKILL: nothing could clean up
+    assert provision.clean_stale(tmp_path) == []
+    assert mounts_under(tmp_path) == [] and loops_backed_by(tmp_path) == [] and not list(tmp_path.iterdir())
+
+
+@needs_root
+def test_teardown_never_unmounts_what_it_did_not_mount(tmp_path):
+    ledger, _ = provision.provision(["tmpfs"], tmp_path)
+    point = Path(ledger.entries[0]["point"])
+    subprocess.run(["umount", str(point)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "someone-else", str(point)], check=True)  # someone else's mount now
+    try:
+        problems = ledger.teardown()
+        assert problems and "left alone" in problems[0]
+        assert mount_of(str(point)).source == "someone-else"
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+    assert ledger.teardown() == []
+
+
+@needs_root
+def test_suite_run_with_fs_leaves_nothing(tmp_path):
+    report = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-k", "SYNC-4", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
+         f"--report={report}"],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert mounts_under(tmp_path) == [] and loops_backed_by(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    import json
+    cells = {r["target"]: r for r in json.loads(report.read_text())["results"] if r["claim"] == "SYNC-4"}
+    assert cells["tmpfs"]["verdict"] == cells["ext4"]["verdict"] == "holds"
+    assert cells["squashfs"]["verdict"] == "unsupported" and "read-only" in cells["squashfs"]["detail"]
+    assert cells["vfat"]["verdict"] == "unsupported" and "kernel" in cells["vfat"]["detail"]
