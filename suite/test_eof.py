@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fixtures.libc import round_up
 from suite.scenarios import eof as scenario
 from suite.strategies import PAGE, eof_page_end, file_sizes, fill_seeds, page_offsets
 
@@ -49,3 +50,107 @@ def test_bytes_past_eof_in_last_page_read_zero(conformance, target, case):
 @given(case=tail_writes())
 def test_stores_past_eof_in_last_page_not_written_back(conformance, target, case):
     conformance.judge(scenario.judge_tail_write_not_written_back, case, scenario.write_tail(conformance.workspace, case))
+
+
+@st.composite
+def extensions_after_tail_write(draw) -> scenario.ExtendAfterTailWrite:
+    size = draw(file_sizes(min_size=1, unaligned=True))
+    offset = draw(page_offsets(size // PAGE))
+    write_at = draw(st.integers(size, eof_page_end(size) - 1))
+    new_size = draw(st.sampled_from([size + 1, eof_page_end(size) - 1, eof_page_end(size), eof_page_end(size) + 1])
+                    .filter(lambda n: n > size)
+                    | st.integers(size + 1, eof_page_end(size) + 2 * PAGE))
+    return scenario.ExtendAfterTailWrite(
+        file_size=size,
+        fill_seed=draw(fill_seeds),
+        offset=offset,
+        length=draw(st.integers(size - offset, eof_page_end(size) - offset)),
+        write_at=write_at,
+        data=draw(st.binary(min_size=1, max_size=eof_page_end(size) - write_at).filter(any)),
+        msync=draw(st.booleans()),
+        new_size=new_size,
+        then=draw(st.sampled_from(["keep", "remap"])),
+    )
+
+
+@st.composite
+def mapped_stores(draw) -> scenario.MappedStores:
+    size = draw(file_sizes(min_size=1))
+    offset = draw(page_offsets((size - 1) // PAGE))
+    mapped_pages = (round_up(size) - offset) // PAGE  # pages of the mapping that hold file bytes
+    length = draw(st.integers(mapped_pages * PAGE + 1, (mapped_pages + 2) * PAGE))
+    in_file, end = size - offset, round_up(length)
+    # Where stores go: inside the file, in the EOF page's tail (if any), in pages wholly beyond EOF.
+    regions = [(0, in_file), (in_file, mapped_pages * PAGE), (mapped_pages * PAGE, end)]
+    regions = [r for r in regions if r[0] < r[1]]
+
+    @st.composite
+    def store(draw2) -> tuple[int, bytes]:
+        lo, hi = draw2(st.sampled_from(regions))
+        at = draw2(st.sampled_from([lo, hi - 1]) | st.integers(lo, hi - 1))
+        return at, draw2(st.binary(min_size=1, max_size=min(64, hi - at)))
+
+    return scenario.MappedStores(size, offset, length, tuple(draw(st.lists(store(), min_size=1, max_size=6))),
+                                 draw(st.booleans()))
+
+
+@st.composite
+def extensions(draw) -> scenario.Extension:
+    size = draw(file_sizes())
+    steps = draw(st.lists(st.integers(1, 2 * PAGE + 1) | st.sampled_from([1, PAGE]), min_size=1, max_size=3))
+    sizes, at = [], size
+    for step in steps:
+        at += step
+        sizes.append(at)
+    return scenario.Extension(size, draw(fill_seeds), tuple(sizes), draw(st.sampled_from(["before", "after"])))
+
+
+@st.composite
+def empty_file_maps(draw) -> scenario.EmptyFileMap:
+    length = draw(file_sizes(min_size=1))
+    accesses = draw(st.lists(
+        st.tuples(st.sampled_from([0, length - 1, round_up(length) - 1]) | st.integers(0, round_up(length) - 1),
+                  st.sampled_from(["read", "write"])),
+        min_size=1, max_size=4))
+    return scenario.EmptyFileMap(length, tuple(accesses), draw(st.integers(1, round_up(length))))
+
+
+@st.composite
+def lseek_writes(draw) -> scenario.LseekWrite:
+    size = draw(file_sizes() | st.just(0))
+    position = draw(st.sampled_from([size + 1, eof_page_end(size), eof_page_end(size) + PAGE - 1])
+                    .filter(lambda p: p > size)
+                    | st.integers(size + 1, size + 3 * PAGE))
+    return scenario.LseekWrite(size, position, draw(st.binary(min_size=1, max_size=1)),
+                               draw(st.sampled_from([("PROT_READ",), ("PROT_READ", "PROT_WRITE")])))
+
+
+@pytest.mark.claim("EOF-3")
+@given(case=extensions_after_tail_write())
+def test_ftruncate_up_after_store_past_eof_reads_zero(conformance, target, case):
+    conformance.judge(scenario.judge_old_tail_zero_after_extension, case,
+                      scenario.extend_after_tail_write(conformance.workspace, case))
+
+
+@pytest.mark.claim("EOF-4")
+@given(case=mapped_stores())
+def test_stores_through_shared_mapping_never_change_st_size(conformance, target, case):
+    conformance.judge(scenario.judge_size_unchanged_by_stores, case, scenario.stores_keep_size(conformance.workspace, case))
+
+
+@pytest.mark.claim("EOF-5")
+@given(case=extensions())
+def test_ftruncate_extension_reads_zero_by_read_and_mapping(conformance, target, case):
+    conformance.judge(scenario.judge_extension_reads_zero, case, scenario.extend(conformance.workspace, case))
+
+
+@pytest.mark.claim("EOF-6")
+@given(case=empty_file_maps())
+def test_shared_mapping_of_empty_file_sigbus_until_ftruncate(conformance, target, case):
+    conformance.judge(scenario.judge_empty_file_accesses_sigbus, case, scenario.map_empty_file(conformance.workspace, case))
+
+
+@pytest.mark.claim("EOF-7")
+@given(case=lseek_writes())
+def test_lseek_write_grown_file_maps_hole_as_zero(conformance, target, case):
+    conformance.judge(scenario.judge_hole_reads_zero, case, scenario.lseek_write_map(conformance.workspace, case))

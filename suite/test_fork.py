@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suite.scenarios import fork as scenario
-from suite.strategies import PAGE, file_sizes, page_offsets
+from suite.strategies import PAGE, file_sizes, page_offsets, pattern
 
 
 @st.composite
@@ -52,3 +52,71 @@ def test_shared_mapping_stores_seen_by_parent_and_child(conformance, target, cas
 @given(case=fork_stores("MAP_PRIVATE"))
 def test_private_mapping_stores_after_fork_stay_private(conformance, target, case):
     conformance.judge(scenario.judge_private_stores_stay_private, case, scenario.fork_and_store(conformance.workspace, case))
+
+
+@st.composite
+def pre_fork_private_stores(draw) -> scenario.PreForkPrivateStores:
+    size = draw(file_sizes(min_size=1))
+    offset = draw(page_offsets((size - 1) // PAGE))
+    length = draw(st.integers(1, size - offset) | st.just(size - offset))
+    original = pattern(13, size)[offset:offset + length]
+
+    @st.composite
+    def store(draw2) -> tuple[int, bytes]:
+        at = draw2(st.sampled_from([0, length - 1]) | st.integers(0, length - 1))
+        return at, draw2(st.binary(min_size=1, max_size=min(64, length - at)))
+
+    def changes_something(stores) -> bool:
+        view = bytearray(original)
+        for at, data in stores:
+            view[at:at + len(data)] = data
+        return bytes(view) != original
+
+    stores = draw(st.lists(store(), min_size=1, max_size=6).filter(changes_something))
+    return scenario.PreForkPrivateStores(size, draw(st.sampled_from(["O_RDONLY", "O_RDWR"])), offset, length, tuple(stores))
+
+
+@st.composite
+def anonymous_stores(draw) -> scenario.AnonymousStores:
+    length = draw(file_sizes(min_size=1))
+
+    @st.composite
+    def store(draw2) -> scenario.Store:
+        at = draw2(st.sampled_from([0, length - 1]) | st.integers(0, length - 1))
+        return scenario.Store(draw2(st.sampled_from(["parent", "child"])), at,
+                              draw2(st.binary(min_size=1, max_size=min(64, length - at))))
+
+    return scenario.AnonymousStores(length, tuple(draw(st.lists(store(), min_size=1, max_size=6))))
+
+
+@st.composite
+def locked_increments(draw) -> scenario.LockedIncrements:
+    size = draw(file_sizes(min_size=8))
+    return scenario.LockedIncrements(
+        file_size=size,
+        counter_at=draw(st.sampled_from([0, size - 8]) | st.integers(0, size - 8)),
+        initial=draw(st.sampled_from([0, 2**32 - 1]) | st.integers(0, 2**48)),
+        processes=draw(st.integers(2, 4)),
+        increments=draw(st.integers(50, 400)),  # enough for the workers to overlap (unlocked, updates get lost)
+        fcntl_range=draw(st.sampled_from(["whole", "counter"])),
+    )
+
+
+@pytest.mark.claim("FORK-4")
+@given(case=pre_fork_private_stores())
+def test_child_reads_parent_pre_fork_private_stores(conformance, target, case):
+    conformance.judge(scenario.judge_child_sees_parent_pre_fork_stores, case,
+                      scenario.store_private_then_fork(conformance.workspace, case))
+
+
+@pytest.mark.claim("FORK-5")
+@given(case=anonymous_stores())
+def test_shared_anonymous_mapping_stores_seen_by_parent_and_child(conformance, target, case):
+    conformance.judge(scenario.judge_shared_stores_seen_both_ways, case,
+                      scenario.fork_and_store_anonymous(conformance.workspace, case))
+
+
+@pytest.mark.claim("FORK-6")
+@given(case=locked_increments())
+def test_locked_increments_through_shared_mapping_lose_nothing(conformance, target, case):
+    conformance.judge(scenario.judge_locked_increments_exact, case, scenario.locked_increments(conformance.workspace, case))

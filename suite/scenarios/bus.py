@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 
 from fixtures.files import Workspace
-from fixtures.probe import Child, probe
+from fixtures.libc import round_up
+from fixtures.probe import Child, Outcome, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, refuted
+from suite.verdict import Finding, holds, observed, refuted
 
 ACCESS = {"read": (steps.read, (1,)), "write": (steps.write, (b"\x5a",))}
 
@@ -81,3 +82,282 @@ def access_after_truncate(workspace: Workspace, case: TruncatedAccess) -> Access
                 raise RuntimeError(f"set-up truncate failed: {shrink.describe()}")
             outcome = mapper.call(*_access(target, case.access))
     return AccessSeen(outcome.as_dict())
+
+
+def _map_in(child: Child, path: str, mode: str, length: int, flags: str) -> int:
+    mapped = child.call(steps.map_file, path, mode, length, ("PROT_READ", "PROT_WRITE"), flags)
+    if mapped.kind != "returned":
+        raise RuntimeError(f"set-up mmap failed: {mapped.describe()}")
+    return mapped.value
+
+
+def _truncate(path, mapper: Child, by: str, size: int) -> None:
+    done = mapper.call(steps.truncate, str(path), size) if by == "self" else probe(steps.truncate, str(path), size)
+    if done.kind != "returned" or os.stat(path).st_size != size:
+        raise RuntimeError(f"set-up truncate to {size} failed: {done.describe()}")
+
+
+def _set_up_call(child: Child, what: str, fn, *args) -> None:
+    done = child.call(fn, *args)
+    if done.kind != "returned":
+        raise RuntimeError(f"set-up {what} failed: {done.describe()}")
+
+
+# BUS-3 --------------------------------------------------------------------------------------------
+
+OLD_FILL, NEW_FILL = 5, 29
+
+
+@dataclass(frozen=True)
+class TruncateToPartialPage:
+    old_size: int
+    new_size: int  # < old_size, not a page multiple
+    touched_before: str  # "no", "read", or "write": the file's bytes of the new EOF page stored over (NEW_FILL)
+    truncated_by: str  # "self" or "other"
+
+
+def eof_page_bytes_before_truncation(case: TruncateToPartialPage) -> bytes:
+    """The bytes of the page holding the new EOF before the truncation, within the old file."""
+    start = case.new_size // PAGE * PAGE
+    end = min(case.old_size, start + PAGE)
+    if case.touched_before == "write":
+        return pattern(NEW_FILL, end - start)
+    return pattern(OLD_FILL, case.old_size)[start:end]
+
+
+def read_new_eof_page(workspace: Workspace, case: TruncateToPartialPage) -> AccessSeen:
+    """Map MAP_SHARED in a child, touch the page that will hold the new EOF, truncate, read that whole page."""
+    start = case.new_size // PAGE * PAGE
+    with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
+        with Child() as mapper:
+            addr = _map_in(mapper, str(path), "O_RDWR", case.old_size, "MAP_SHARED")
+            if case.touched_before == "read":
+                _set_up_call(mapper, "read before truncation", steps.read, addr + start, PAGE)
+            elif case.touched_before == "write":
+                _set_up_call(mapper, "store before truncation", steps.write, addr + start,
+                             eof_page_bytes_before_truncation(case))
+            _truncate(path, mapper, case.truncated_by, case.new_size)
+            outcome = mapper.call(steps.read, addr + start, PAGE)
+    return AccessSeen(outcome.as_dict())
+
+
+def judge_new_eof_page_readable_zero_tail(case: TruncateToPartialPage, seen: AccessSeen) -> Finding:
+    """BUS-3: the page holding the new EOF reads without a signal: its bytes before EOF kept, the rest zero."""
+    if seen.outcome["kind"] != "returned":
+        return refuted(f"reading the page holding the new EOF: child {seen.outcome}")
+    page = bytes.fromhex(seen.outcome["value"])
+    keep = case.new_size % PAGE
+    if len(page) != PAGE:
+        return refuted(f"read {len(page)} bytes of the page, not {PAGE}")
+    if page[:keep] != eof_page_bytes_before_truncation(case)[:keep]:
+        return refuted("the bytes before the new EOF changed")
+    tail = page[keep:]
+    if any(tail):
+        first = next(i for i, b in enumerate(tail) if b)
+        return refuted(f"{sum(1 for b in tail if b)} non-zero byte(s) past the new EOF, first at new EOF+{first}")
+    return holds()
+
+
+# BUS-4 --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PastMappingEnd:
+    file_size: int
+    flags: str
+    offset: int  # page multiple
+    length: int  # the mapping's length; the page after round_up(length) is unmapped
+    byte: int  # byte inside that page
+
+
+def load_if_unmapped(addr: int) -> tuple:
+    """Load one byte at ``addr`` after checking /proc/self/maps that nothing is mapped there."""
+    entry = steps.maps_entry(addr)
+    if entry is not None:
+        return ("mapped", entry)
+    return ("loaded", steps.read(addr, 1))
+
+
+def load_past_mapping_end(workspace: Workspace, case: PastMappingEnd) -> AccessSeen:
+    """Map one page more than needed and munmap it, so the page past the mapping is unmapped; load from it in a child."""
+    end = round_up(case.length)
+    with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
+        addr = steps.map_file(str(path), "O_RDWR", end + PAGE, ("PROT_READ",), case.flags, case.offset)
+        try:
+            steps.unmap(addr + end, PAGE)  # what is left, [addr, addr + end), is the mapping the claim speaks of
+            outcome = probe(load_if_unmapped, addr + end + case.byte)
+        finally:
+            steps.unmap(addr, end)
+    if outcome.kind == "returned" and outcome.value[0] == "mapped":
+        raise RuntimeError(f"set-up: the page past the mapping was mapped again in the child: {outcome.value[1]}")
+    if outcome.kind == "returned":
+        outcome = Outcome("returned", value=outcome.value[1])
+    return AccessSeen(outcome.as_dict())
+
+
+def judge_past_mapping_end_sigbus(case: PastMappingEnd, seen: AccessSeen) -> Finding:
+    """BUS-4/mapping-end: the load past the end of the mapping gives SIGBUS."""
+    if seen.outcome.get("signal") == "SIGBUS":
+        return holds()
+    return refuted(f"load at the mapping's end + {case.byte} (nothing mapped there): child {seen.outcome}, not SIGBUS")
+
+
+@dataclass(frozen=True)
+class PastEofPageEnd:
+    file_size: int
+    flags: str
+    offset: int  # page multiple at or below the page holding EOF
+    length: int  # covers at least one whole page past the page holding EOF
+
+
+@dataclass(frozen=True)
+class EofPageEndSeen:
+    tail: dict  # how the read of [EOF, end of its page) ended
+    boundary: dict  # how the load of the first byte past that page boundary ended
+
+
+def load_past_eof_page_end(workspace: Workspace, case: PastEofPageEnd) -> EofPageEndSeen:
+    """In a mapping longer than the file: read the tail of the EOF page, then load the first byte after it."""
+    with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
+        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
+            eof_at = mapping.addr + case.file_size - case.offset
+            boundary_at = mapping.addr + round_up(case.file_size) - case.offset
+            tail = probe(steps.read, eof_at, boundary_at - eof_at)
+            boundary = probe(steps.read, boundary_at, 1)
+    return EofPageEndSeen(tail.as_dict(), boundary.as_dict())
+
+
+def judge_eof_page_end_sigbus(case: PastEofPageEnd, seen: EofPageEndSeen) -> Finding:
+    """BUS-4/eof-page-end: the EOF page's tail reads as zero; the first byte past its end gives SIGBUS."""
+    if seen.tail["kind"] != "returned":
+        return refuted(f"reading from EOF to the end of its page: child {seen.tail}")
+    tail = bytes.fromhex(seen.tail["value"])
+    if len(tail) != round_up(case.file_size) - case.file_size or any(tail):
+        return refuted(f"the {len(tail)} byte(s) from EOF to the page boundary are not all zero")
+    if seen.boundary.get("signal") != "SIGBUS":
+        return refuted(f"load of the first byte past the page boundary after EOF: child {seen.boundary}, not SIGBUS")
+    return holds()
+
+
+# BUS-5 --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivateTruncated:
+    old_size: int
+    new_size: int
+    page: int  # a page within the old size, wholly beyond the new EOF
+    open_mode: str  # of the mapper's fd
+    touched_before: str  # "no", "read" (untouched: no private copy) or "write" (copied)
+    store: tuple[int, bytes]  # for "write": (byte inside the page, non-zero bytes differing from the file's)
+    truncated_by: str
+
+
+def private_page_before(case: PrivateTruncated, copied: bool) -> bytes:
+    """The page as the mapping showed it before the truncation: the file's bytes (then zeros past old EOF),
+    with the private store applied if ``copied``."""
+    start = case.page * PAGE
+    page = bytearray(pattern(OLD_FILL, case.old_size)[start:start + PAGE].ljust(PAGE, b"\0"))
+    if copied:
+        at, data = case.store
+        page[at:at + len(data)] = data
+    return bytes(page)
+
+
+def read_private_after_truncate(workspace: Workspace, case: PrivateTruncated) -> AccessSeen:
+    """Map MAP_PRIVATE in a child, leave a page untouched, read it or write it; truncate; read the whole page."""
+    with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
+        with Child() as mapper:
+            addr = _map_in(mapper, str(path), case.open_mode, case.old_size, "MAP_PRIVATE")
+            target = addr + case.page * PAGE
+            if case.touched_before == "read":
+                _set_up_call(mapper, "read before truncation", steps.read, target, PAGE)
+            elif case.touched_before == "write":
+                _set_up_call(mapper, "store before truncation", steps.write, target + case.store[0], case.store[1])
+            _truncate(path, mapper, case.truncated_by, case.new_size)
+            outcome = mapper.call(steps.read, target, PAGE)
+    return AccessSeen(outcome.as_dict())
+
+
+def _classify_private(case: PrivateTruncated, seen: AccessSeen, third: str, expected: bytes) -> Finding:
+    outcome = seen.outcome
+    if outcome.get("signal") == "SIGBUS":
+        return observed("sigbus")
+    if outcome["kind"] != "returned":
+        return refuted(f"load from the page after truncation: child {outcome}, neither SIGBUS nor data")
+    page = bytes.fromhex(outcome["value"])
+    if page == bytes(PAGE):
+        return observed("zeros")
+    if page == expected:
+        return observed(third)
+    return refuted(f"the page after truncation holds neither zeros nor the {third.replace('-', ' ')} "
+                   f"({sum(1 for a, b in zip(page, expected) if a != b)} byte(s) differ from it)")
+
+
+def judge_private_untouched_after_truncate(case: PrivateTruncated, seen: AccessSeen) -> Finding:
+    """BUS-5/untouched: SIGBUS, zeros, or the old file contents."""
+    return _classify_private(case, seen, "old-contents", private_page_before(case, copied=False))
+
+
+def judge_private_copied_after_truncate(case: PrivateTruncated, seen: AccessSeen) -> Finding:
+    """BUS-5/copied: SIGBUS, zeros, or the private copy (the file's bytes with the store applied)."""
+    return _classify_private(case, seen, "private-copy", private_page_before(case, copied=True))
+
+
+# BUS-6 --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownThenUp:
+    old_size: int
+    new_size: int  # truncated down to this
+    up_size: int  # then extended to this: past the page holding new_size
+    touched_before: str  # "no", "read", "write" (every page of the old file touched)
+    truncated_by: str
+
+
+@dataclass(frozen=True)
+class DownThenUpSeen:
+    mapped: dict  # how the read of [new_size, min(end of up_size's page, end of mapping)) through the mapping ended
+    read: bytes  # pread() of [new_size, up_size)
+
+
+def touch_pages(addr: int, length: int, kind: str) -> None:
+    for at in range(0, length, PAGE):
+        if kind == "read":
+            steps.read(addr + at, 1)
+        else:
+            steps.write(addr + at, b"\xa5")
+
+
+def truncate_down_then_up(workspace: Workspace, case: DownThenUp) -> DownThenUpSeen:
+    """Map MAP_SHARED in a child, touch the pages, truncate down then up (there or in another process), read back."""
+    end = min(round_up(case.up_size), round_up(case.old_size))
+    with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
+        with Child() as mapper:
+            addr = _map_in(mapper, str(path), "O_RDWR", case.old_size, "MAP_SHARED")
+            if case.touched_before != "no":
+                _set_up_call(mapper, "touch before truncation", touch_pages, addr, case.old_size, case.touched_before)
+            _truncate(path, mapper, case.truncated_by, case.new_size)
+            _truncate(path, mapper, case.truncated_by, case.up_size)
+            outcome = mapper.call(steps.read, addr + case.new_size, end - case.new_size)
+        with workspace.opened(path, "O_RDONLY") as fd:
+            read = os.pread(fd, case.up_size - case.new_size + 1, case.new_size)
+    return DownThenUpSeen(outcome.as_dict(), read)
+
+
+def judge_down_then_up_zero(case: DownThenUp, seen: DownThenUpSeen) -> Finding:
+    """BUS-6: the pages are accessible again and every byte from the low EOF on reads as zero."""
+    if seen.mapped["kind"] != "returned":
+        return refuted(f"access after truncating to {case.new_size} and extending to {case.up_size}: child {seen.mapped}")
+    data = bytes.fromhex(seen.mapped["value"])
+    expected = min(round_up(case.up_size), round_up(case.old_size)) - case.new_size
+    if len(data) != expected:
+        return refuted(f"read {len(data)} bytes through the mapping, not {expected}")
+    if any(data):
+        first = next(i for i, b in enumerate(data) if b)
+        return refuted(f"the mapping shows {sum(1 for b in data if b)} non-zero byte(s) past the low EOF "
+                       f"(first at file offset {case.new_size + first}): old contents survived")
+    if len(seen.read) != case.up_size - case.new_size or any(seen.read):
+        return refuted(f"read() of [{case.new_size}, {case.up_size}) is not {case.up_size - case.new_size} zero bytes")
+    return holds()

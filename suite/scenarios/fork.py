@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import threading
 from dataclasses import dataclass
 
+from fixtures import libc
 from fixtures.files import Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
@@ -128,4 +132,197 @@ def judge_private_stores_stay_private(case: ForkStores, seen: ForkStoresSeen) ->
             return refuted(f"after store #{step + 1} by the {store.by}, the child reads bytes it did not store ({child['kind']})")
         if in_file != original[store.at:end]:
             return refuted(f"store #{step + 1} by the {store.by} reached the file")
+    return holds()
+
+
+# FORK-4 -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreForkPrivateStores:
+    file_size: int  # > 0
+    open_mode: str
+    offset: int  # page multiple inside the file
+    length: int  # within the file
+    stores: tuple[tuple[int, bytes], ...]  # (offset inside the mapping, bytes) stored by the parent before fork()
+
+
+@dataclass(frozen=True)
+class PreForkSeen:
+    child: dict  # how the child's read of the whole mapping ended
+    file: bytes  # pread() of the mapped range
+
+
+def store_private_then_fork(workspace: Workspace, case: PreForkPrivateStores) -> PreForkSeen:
+    """Map MAP_PRIVATE, store in the parent, fork; the child reads the whole mapping at the same address."""
+    with workspace.file(case.file_size, pattern(13, case.file_size)) as path:
+        with steps.mapped(str(path), case.open_mode, case.length, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE",
+                          case.offset) as mapping:
+            for at, data in case.stores:
+                mapping.view[at:at + len(data)] = data
+            child = probe(steps.read, mapping.addr, case.length)
+        with workspace.opened(path, "O_RDONLY") as fd:
+            file = os.pread(fd, case.length, case.offset)
+    return PreForkSeen(child.as_dict(), file)
+
+
+def judge_child_sees_parent_pre_fork_stores(case: PreForkPrivateStores, seen: PreForkSeen) -> Finding:
+    """FORK-4: the child reads the parent's private stores, not the file; the file is unchanged."""
+    original = pattern(13, case.file_size)[case.offset:case.offset + case.length]
+    expected = bytearray(original)
+    for at, data in case.stores:
+        expected[at:at + len(data)] = data
+    if seen.child["kind"] != "returned":
+        return refuted(f"the child could not read the inherited mapping: {seen.child}")
+    child = bytes.fromhex(seen.child["value"])
+    if child != bytes(expected):
+        differing = [i for i, (a, b) in enumerate(zip(child, expected)) if a != b]
+        where = f"first at mapping offset {differing[0]}" if differing else f"{len(child)} bytes read"
+        if child == original:
+            return refuted("the child reads the file's contents, not the parent's pre-fork stores")
+        return refuted(f"the child reads other bytes than the parent stored ({where})")
+    if seen.file != original:
+        return refuted("the parent's MAP_PRIVATE stores reached the file")
+    return holds()
+
+
+# FORK-5 -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnonymousStores:
+    length: int  # of the MAP_SHARED|MAP_ANONYMOUS mapping
+    stores: tuple[Store, ...]  # after fork(), in order
+
+
+def fork_and_store_anonymous(workspace: Workspace, case: AnonymousStores) -> ForkStoresSeen:
+    """Create MAP_SHARED|MAP_ANONYMOUS, fork, then stores by parent or child in turn; after each both read the range."""
+    parent_reads, child_reads = [], []
+    with libc.Mapping.map(case.length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED | libc.MAP_ANONYMOUS) as mapping, \
+            Child() as child:
+        for store in case.stores:
+            span = slice(store.at, store.at + len(store.data))
+            if store.by == "parent":
+                mapping.view[span] = store.data
+            else:
+                done = child.call(steps.write, mapping.addr + store.at, store.data)
+                if done.kind != "returned":
+                    raise RuntimeError(f"the child's store failed: {done.describe()}")
+            parent_reads.append(bytes(mapping.view[span]))
+            child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
+    return ForkStoresSeen(tuple(parent_reads), tuple(child_reads), ())
+
+
+# judge: judge_shared_stores_seen_both_ways (FORK-2) applies as is: it looks at the stores and both processes' reads.
+
+
+# FORK-6 -------------------------------------------------------------------------------------------
+
+LOCKS = ("fcntl", "flock")
+
+
+@dataclass(frozen=True)
+class LockedIncrements:
+    file_size: int  # >= 8
+    counter_at: int  # file offset of the 8-byte little-endian counter
+    initial: int
+    processes: int
+    increments: int  # per process, per lock type
+    fcntl_range: str  # "whole": lockf() on the whole file; "counter": on the counter's 8 bytes only
+
+
+@dataclass(frozen=True)
+class IncrementRun:
+    lock: str
+    workers: tuple[dict, ...]  # how each process's run ended (it returns the number of increments it made)
+    counter: int  # the counter read with pread() after all processes ended
+
+
+@dataclass(frozen=True)
+class IncrementsSeen:
+    runs: tuple[IncrementRun, ...]  # one per lock type
+
+
+def increment_locked(path: str, lock: str, fcntl_range: str, at: int, count: int, gate: int) -> int:
+    """In a worker: open and map the file itself, wait at the start gate, then ``count`` locked increments."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        length = at + 8
+        addr = libc.checked("mmap", libc.mmap(None, length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0))
+        span = (8, at, os.SEEK_SET) if fcntl_range == "counter" else (0, 0, os.SEEK_SET)
+        if os.read(gate, 1) != b"g":
+            raise RuntimeError("start gate closed")
+        for _ in range(count):
+            if lock == "flock":
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                fcntl.lockf(fd, fcntl.LOCK_EX, *span)  # F_SETLKW
+            value = int.from_bytes(libc.read_bytes(addr + at, 8), "little")
+            libc.write_bytes(addr + at, (value + 1).to_bytes(8, "little"))
+            if lock == "flock":
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            else:
+                fcntl.lockf(fd, fcntl.LOCK_UN, *span)
+        libc.checked("munmap", libc.munmap(addr, length))
+        return count
+    finally:
+        os.close(fd)
+
+
+def _run(path: str, case: LockedIncrements, lock: str) -> tuple[dict, ...]:
+    """Start ``processes`` workers at once (they wait at a pipe gate), each in its own process; how each ended."""
+    gate_r, gate_w = os.pipe()
+    try:
+        # An ExitStack closes the workers last-forked first: a later worker holds copies of the earlier ones'
+        # request pipes, so an earlier one only sees its end of input once the later ones are gone.
+        with contextlib.ExitStack() as stack:
+            workers = [stack.enter_context(Child()) for _ in range(case.processes)]
+            outcomes: list = [None] * case.processes
+
+            def call(i: int) -> None:
+                outcomes[i] = workers[i].call(increment_locked, path, lock, case.fcntl_range, case.counter_at,
+                                              case.increments, gate_r)
+
+            # Child.call waits for its reply, so each worker is driven from a thread of its own; the gate lets all
+            # of them start their loops together once every request has been sent (no sleeping involved).
+            threads = [threading.Thread(target=call, args=(i,)) for i in range(case.processes)]
+            for thread in threads:
+                thread.start()
+            os.write(gate_w, b"g" * case.processes)
+            for thread in threads:
+                thread.join()
+            return tuple(outcome.as_dict() for outcome in outcomes)
+    finally:
+        os.close(gate_r)
+        os.close(gate_w)
+
+
+def locked_increments(workspace: Workspace, case: LockedIncrements) -> IncrementsSeen:
+    """For each lock type: several processes increment one counter in a MAP_SHARED mapping under that lock."""
+    runs = []
+    for lock in LOCKS:
+        content = bytearray(pattern(17, case.file_size))
+        content[case.counter_at:case.counter_at + 8] = case.initial.to_bytes(8, "little")
+        with workspace.file(case.file_size, bytes(content)) as path:
+            workers = _run(str(path), case, lock)
+            with workspace.opened(path, "O_RDONLY") as fd:
+                counter = int.from_bytes(os.pread(fd, 8, case.counter_at), "little")
+        runs.append(IncrementRun(lock, workers, counter))
+    return IncrementsSeen(tuple(runs))
+
+
+def judge_locked_increments_exact(case: LockedIncrements, seen: IncrementsSeen) -> Finding:
+    """FORK-6: with either lock type every worker finishes and the counter ends at initial + processes * increments."""
+    if tuple(run.lock for run in seen.runs) != LOCKS:
+        return refuted(f"runs for {[run.lock for run in seen.runs]}, not one per lock type {list(LOCKS)}")
+    expected = case.initial + case.processes * case.increments
+    for run in seen.runs:
+        if len(run.workers) != case.processes:
+            return refuted(f"{run.lock}: {len(run.workers)} workers ended, not {case.processes}")
+        for i, worker in enumerate(run.workers):
+            if worker != {"kind": "returned", "value": case.increments}:
+                return refuted(f"{run.lock}: worker {i} {worker}")
+        if run.counter != expected:
+            return refuted(f"{run.lock}: the counter is {run.counter}, not {expected} "
+                           f"({expected - run.counter} of {case.processes * case.increments} increments lost)")
     return holds()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from fixtures import libc, pages
 from fixtures.files import Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.strategies import pattern
-from suite.verdict import Finding, holds, refuted
+from suite.strategies import PAGE, pattern
+from suite.verdict import Finding, holds, observed, refuted
 
 FILL = 17
 
@@ -101,3 +104,325 @@ def judge_other_process_sees_file(case: PrivateStoresElsewhere, seen: ReaderSeen
         if bytes.fromhex(read["value"]) != original[at:at + len(data)]:
             return refuted(f"the other process sees the private store at offset {at}")
     return holds()
+
+
+def file_bytes(size: int) -> bytes:
+    """``pattern(FILL, size)``, built fast (the pattern repeats every 255 bytes) for files of hundreds of pages."""
+    return (pattern(FILL, 255) * (size // 255 + 1))[:size]
+
+
+def _page_bytes(data: bytes, page: int) -> bytes:
+    return data[page * PAGE:(page + 1) * PAGE]
+
+
+def _apply(data: bytes, writes) -> bytes:
+    out = bytearray(data)
+    for at, chunk, *_ in writes:
+        out[at:at + len(chunk)] = chunk
+    return bytes(out)
+
+
+def _pages_touched(writes) -> set[int]:
+    return {p for at, chunk, *_ in writes for p in range(at // PAGE, (at + len(chunk) - 1) // PAGE + 1)}
+
+
+def store_shared_then_unmap(path: str, at: int, data: bytes) -> None:
+    """A process that maps the file MAP_SHARED itself, stores, and unmaps."""
+    addr = steps.map_file(path, "O_RDWR", at + len(data), ("PROT_READ", "PROT_WRITE"), "MAP_SHARED")
+    steps.write(addr + at, data)
+    steps.unmap(addr, at + len(data))
+
+
+def _change_file(path: Path, other: Child, at: int, data: bytes, method: str) -> None:
+    """Change the file by write() on a descriptor of its own, or by a store through another process's MAP_SHARED mapping."""
+    if method == "write":
+        fd = os.open(path, os.O_RDWR)
+        try:
+            if os.pwrite(fd, data, at) != len(data):
+                raise RuntimeError("set-up: short pwrite()")
+        finally:
+            os.close(fd)
+    else:
+        done = other.call(store_shared_then_unmap, str(path), at, data)
+        if done.kind != "returned":
+            raise RuntimeError(f"set-up: the MAP_SHARED store failed: {done.describe()}")
+
+
+# PRIV-3 -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivateFrames:
+    file_size: int
+    page: int  # the page compared
+    open_mode: str  # of the MAP_PRIVATE mapping's fd
+    shared_in: str  # "self": the MAP_SHARED mapping is in this process; "other": another process maps it itself
+    first: str  # which mapping reads the page first: "private" or "shared"
+    store: tuple[int, bytes]  # (byte inside the page, bytes): the first store through MAP_PRIVATE
+
+
+@dataclass(frozen=True)
+class FramesSeen:
+    # Page frame numbers from /proc/PID/pagemap (None: not present).
+    private_before: int | None
+    shared_before: int | None
+    private_after: int | None
+    shared_after: int | None
+
+
+def read_and_frame(addr: int) -> int | None:
+    """Read one byte at ``addr`` (fault the page in), then its page frame number."""
+    steps.read(addr, 1)
+    return pages.page_frames(addr, 1)[0]
+
+
+class _SharedPage:
+    """The MAP_SHARED view of the page: in this process, or in another process that mapped the file itself."""
+
+    def __init__(self, path: str, case: PrivateFrames, other: Child):
+        self.other = other if case.shared_in == "other" else None
+        if self.other is None:
+            self.mapping = steps.mapped(path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
+            self.addr = self.mapping.addr + case.page * PAGE
+        else:
+            self.mapping = None
+            done = other.call(steps.map_file, path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
+            if done.kind != "returned":
+                raise RuntimeError(f"set-up mmap in the other process failed: {done.describe()}")
+            self.addr = done.value + case.page * PAGE
+
+    def frame(self) -> int | None:
+        if self.other is None:
+            return read_and_frame(self.addr)
+        done = self.other.call(read_and_frame, self.addr)
+        if done.kind != "returned":
+            raise RuntimeError(f"set-up: the other process's read failed: {done.describe()}")
+        return done.value
+
+    def close(self) -> None:
+        if self.mapping is not None:
+            self.mapping.unmap()
+
+
+def private_frames(workspace: Workspace, case: PrivateFrames) -> FramesSeen:
+    """Compare the MAP_PRIVATE page's frame with the MAP_SHARED one before and after the first private store."""
+    with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as other:
+        with steps.mapped(str(path), case.open_mode, case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE") as private:
+            private_page = private.addr + case.page * PAGE
+            shared = _SharedPage(str(path), case, other)
+            try:
+                if case.first == "private":
+                    private_before = read_and_frame(private_page)
+                    shared_before = shared.frame()
+                else:
+                    shared_before = shared.frame()
+                    private_before = read_and_frame(private_page)
+                steps.write(private_page + case.store[0], case.store[1])
+                private_after = pages.page_frames(private_page, 1)[0]
+                shared_after = shared.frame()
+            finally:
+                shared.close()
+    return FramesSeen(private_before, shared_before, private_after, shared_after)
+
+
+def judge_private_page_is_cache_page_until_written(case: PrivateFrames, seen: FramesSeen) -> Finding:
+    """PRIV-3: same frame as the MAP_SHARED page before the first store; a new frame after it; the shared one unchanged."""
+    if None in (seen.private_before, seen.shared_before):
+        return refuted(f"a page just read is not present (private {seen.private_before}, shared {seen.shared_before})")
+    if seen.private_before != seen.shared_before:
+        return refuted(f"before the first store the MAP_PRIVATE page is frame {seen.private_before:#x}, "
+                       f"the MAP_SHARED page frame {seen.shared_before:#x}: not the page-cache page")
+    if seen.private_after is None:
+        return refuted("the MAP_PRIVATE page is not present right after the store")
+    if seen.private_after == seen.shared_after or seen.private_after == seen.shared_before:
+        return refuted(f"after the first store the MAP_PRIVATE page is still frame {seen.private_after:#x}: no private copy")
+    if seen.shared_after != seen.shared_before:
+        return refuted(f"the MAP_SHARED page moved from frame {seen.shared_before:#x} to {seen.shared_after}")
+    return holds()
+
+
+# PRIV-4 -------------------------------------------------------------------------------------------
+
+# How far a read fault can populate page-table entries around the faulting page: Linux maps a fault-around
+# window (fault_around_bytes, 64 KiB by default) and, for large page-cache folios (ext4 on recent kernels), the
+# whole folio, up to a PMD (512 pages of 4 KiB); neither crosses a PMD. A page this many pages away is never mapped
+# by a fault on another page. The scenario also checks /proc/self/pagemap that the page is absent before the change.
+FAR_PAGES = 512
+
+
+@dataclass(frozen=True)
+class LaterChange:
+    file_size: int
+    page: int  # the MAP_PRIVATE page looked at
+    accessed: str  # before the change: "none" (nothing of the mapping), "distant" (only distant_page), "read" (page)
+    distant_page: int  # for "distant": FAR_PAGES or more away from page
+    prot: tuple[str, ...]
+    change: tuple[int, bytes]  # (byte inside the page, bytes differing from the file's)
+    method: str  # "write": pwrite() on a separate O_RDWR fd; "shared-store": another process's MAP_SHARED store
+
+
+@dataclass(frozen=True)
+class LaterChangeSeen:
+    present_before: bool  # whether the page was in the mapping's page table just before the change (pagemap)
+    page: bytes  # the MAP_PRIVATE page read after the change
+
+
+def private_page_after_change(workspace: Workspace, case: LaterChange) -> LaterChangeSeen:
+    """Map MAP_PRIVATE, read the page (or nothing, or a distant page), change the file, read the page."""
+    with workspace.file(case.file_size, file_bytes(case.file_size)) as path, Child() as other:
+        with steps.mapped(str(path), "O_RDONLY", case.file_size, case.prot, "MAP_PRIVATE") as private:
+            page_addr = private.addr + case.page * PAGE
+            if case.accessed == "read":
+                steps.read(page_addr, PAGE)
+            elif case.accessed == "distant":
+                steps.read(private.addr + case.distant_page * PAGE, 1)
+            present = pages.page_frames(page_addr, 1)[0] is not None
+            if present != (case.accessed == "read"):
+                raise RuntimeError(f"set-up: the page is {'' if present else 'not '}present before the change "
+                                   f"with accessed={case.accessed} (a fault mapped pages {FAR_PAGES} or more away?)")
+            _change_file(path, other, case.page * PAGE + case.change[0], case.change[1], case.method)
+            page = steps.read(page_addr, min(PAGE, case.file_size - case.page * PAGE))
+    return LaterChangeSeen(present, page)
+
+
+def judge_later_change_seen(case: LaterChange, seen: LaterChangeSeen) -> Finding:
+    """PRIV-4/untouched, PRIV-4/read: the page shows the changed file ("seen") or the old one ("not-seen"), whole."""
+    old = _page_bytes(file_bytes(case.file_size), case.page)
+    new = _apply(old, [case.change])
+    if seen.page == new:
+        return observed("seen")
+    if seen.page == old:
+        return observed("not-seen")
+    return refuted(f"the page shows neither the file before the change nor after it "
+                   f"({sum(1 for a, b in zip(seen.page, new) if a != b)} byte(s) differ from the new contents)")
+
+
+# PRIV-5 -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopiedThenChanged:
+    file_size: int  # two pages or more
+    open_mode: str
+    read_first: bool  # every page read before the stores
+    stores: tuple[tuple[int, bytes], ...]  # private stores (file offsets)
+    changes: tuple[tuple[int, bytes, str], ...]  # later file changes: (file offset, bytes, "write" or "shared-store")
+
+
+@dataclass(frozen=True)
+class PrivateViewSeen:
+    view: bytes  # the whole MAP_PRIVATE mapping after the changes
+    control: bytes  # a second MAP_PRIVATE mapping of the file, read the same way but never written
+
+
+def copy_then_change(workspace: Workspace, case: CopiedThenChanged) -> PrivateViewSeen:
+    """Store through MAP_PRIVATE, then change the file (write() or another process's MAP_SHARED store); read the
+    mapping, and a control mapping that had the same reads but no stores."""
+    prot = ("PROT_READ", "PROT_WRITE")
+    with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as other:
+        with steps.mapped(str(path), case.open_mode, case.file_size, prot, "MAP_PRIVATE") as private, \
+                steps.mapped(str(path), case.open_mode, case.file_size, prot, "MAP_PRIVATE") as control:
+            if case.read_first:
+                bytes(private.view)
+                bytes(control.view)
+            for at, data in case.stores:
+                private.view[at:at + len(data)] = data
+            for at, data, method in case.changes:
+                _change_file(path, other, at, data, method)
+            if path.read_bytes() != _apply(pattern(FILL, case.file_size), case.changes):
+                raise RuntimeError("set-up: the file does not hold the changes")
+            view = bytes(private.view)
+            control_view = bytes(control.view)
+    return PrivateViewSeen(view, control_view)
+
+
+def judge_copied_page_ignores_changes(case: CopiedThenChanged, seen: PrivateViewSeen) -> Finding:
+    """PRIV-5: written pages hold the private copy, ignoring later changes; every other page looks exactly like the
+    same page of a never-written MAP_PRIVATE mapping (the control), which holds the file's old or new contents
+    (PRIV-4 leaves that open)."""
+    original = pattern(FILL, case.file_size)
+    private = _apply(original, case.stores)
+    changed = _apply(original, case.changes)
+    written = _pages_touched(case.stores)
+    if len(seen.view) != case.file_size or len(seen.control) != case.file_size:
+        return refuted(f"read {len(seen.view)} and {len(seen.control)} bytes of the {case.file_size}-byte mappings")
+    for page in range(-(-case.file_size // PAGE)):
+        got, control = _page_bytes(seen.view, page), _page_bytes(seen.control, page)
+        if page in written:
+            if got != _page_bytes(private, page):
+                if got == _page_bytes(_apply(private, case.changes), page):
+                    return refuted(f"page {page}, written through MAP_PRIVATE before the file changed, shows the change")
+                return refuted(f"page {page}, written through MAP_PRIVATE, does not hold the private copy "
+                               f"({sum(1 for a, b in zip(got, _page_bytes(private, page)) if a != b)} byte(s) differ)")
+            continue
+        if control not in (_page_bytes(original, page), _page_bytes(changed, page)):
+            return refuted(f"page {page} of the never-written control mapping holds neither the file's old nor new contents")
+        if got != control:
+            if got in (_page_bytes(private, page), _page_bytes(_apply(changed, case.stores), page)):
+                return refuted(f"page {page}, never written through MAP_PRIVATE, shows a private store "
+                               "(the copy-on-write copied more than the written page)")
+            return refuted(f"page {page}, never written through MAP_PRIVATE, differs from the same page of a "
+                           "never-written mapping (the store changed how another page follows the file)")
+    return holds()
+
+
+# PRIV-6 -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DontneedPrivate:
+    file_size: int
+    open_mode: str
+    stores: tuple[tuple[int, bytes], ...]  # private stores (file offsets); together they change the file's bytes
+    advise_page: int  # first page of the madvise(MADV_DONTNEED) range
+    advise_pages: int  # its length in pages; the range holds at least one page the stores changed
+
+
+@dataclass(frozen=True)
+class DontneedSeen:
+    madvise_errno: str | None
+    view: bytes  # the whole MAP_PRIVATE mapping afterwards
+
+
+def dontneed_private(workspace: Workspace, case: DontneedPrivate) -> DontneedSeen:
+    """Store through MAP_PRIVATE, madvise(MADV_DONTNEED) a page range, read the whole mapping."""
+    with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path:
+        with steps.mapped(str(path), case.open_mode, case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE") as private:
+            for at, data in case.stores:
+                private.view[at:at + len(data)] = data
+            result = libc.madvise(private.addr + case.advise_page * PAGE, case.advise_pages * PAGE, libc.MADV_DONTNEED)
+            view = bytes(private.view)
+    return DontneedSeen(result.errno_name, view)
+
+
+def judge_dontneed_private_page(case: DontneedPrivate, seen: DontneedSeen) -> Finding:
+    """PRIV-6: the changed pages in the range all show the file again ("file-contents") or all keep the change
+    ("private-change"); pages outside the range, and pages without a change, read as before the call.
+    (A page whose stores left its bytes as in the file reads the same either way; it is not classified.)"""
+    if seen.madvise_errno is not None:
+        return refuted(f"madvise(MADV_DONTNEED) failed with {seen.madvise_errno}")
+    original = pattern(FILL, case.file_size)
+    private = _apply(original, case.stores)
+    changed = {p for p in _pages_touched(case.stores) if _page_bytes(private, p) != _page_bytes(original, p)}
+    advised = set(range(case.advise_page, case.advise_page + case.advise_pages))
+    found = {}
+    for page in range(-(-case.file_size // PAGE)):
+        got = _page_bytes(seen.view, page)
+        if page in changed and page in advised:
+            if got == _page_bytes(original, page):
+                found[page] = "file-contents"
+            elif got == _page_bytes(private, page):
+                found[page] = "private-change"
+            else:
+                return refuted(f"changed page {page} after MADV_DONTNEED holds neither the file's contents "
+                               "nor the private change")
+        elif got != _page_bytes(private, page):
+            where = "inside" if page in advised else "outside"
+            kind = "changed" if page in changed else "unchanged"
+            return refuted(f"{kind} page {page} {where} the advised range no longer reads as before the call")
+    alternatives = set(found.values())
+    if not alternatives:
+        return refuted("no page holding a private change in the advised range (a scenario bug)")
+    if len(alternatives) > 1:
+        return refuted(f"changed pages differ after one MADV_DONTNEED: {found}")
+    return observed(alternatives.pop())
