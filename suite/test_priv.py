@@ -89,7 +89,7 @@ def later_changes(draw, accessed: tuple[str, ...]) -> scenario.LaterChange:
         accessed=how,
         distant_page=distant,
         prot=draw(st.sampled_from([("PROT_READ",), ("PROT_READ", "PROT_WRITE")])),
-        change=_store_in_page(draw, size, page, scenario.file_bytes(size)),
+        change=_store_in_page(draw, size, page, pattern(scenario.FILL, size)),
         method=draw(st.sampled_from(["write", "shared-store"])),
     )
 

@@ -106,11 +106,6 @@ def judge_other_process_sees_file(case: PrivateStoresElsewhere, seen: ReaderSeen
     return holds()
 
 
-def file_bytes(size: int) -> bytes:
-    """``pattern(FILL, size)``, built fast (the pattern repeats every 255 bytes) for files of hundreds of pages."""
-    return (pattern(FILL, 255) * (size // 255 + 1))[:size]
-
-
 def _page_bytes(data: bytes, page: int) -> bytes:
     return data[page * PAGE:(page + 1) * PAGE]
 
@@ -269,7 +264,7 @@ class LaterChangeSeen:
 
 def private_page_after_change(workspace: Workspace, case: LaterChange) -> LaterChangeSeen:
     """Map MAP_PRIVATE, read the page (or nothing, or a distant page), change the file, read the page."""
-    with workspace.file(case.file_size, file_bytes(case.file_size)) as path, Child() as other:
+    with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as other:
         with steps.mapped(str(path), "O_RDONLY", case.file_size, case.prot, "MAP_PRIVATE") as private:
             page_addr = private.addr + case.page * PAGE
             if case.accessed == "read":
@@ -287,7 +282,7 @@ def private_page_after_change(workspace: Workspace, case: LaterChange) -> LaterC
 
 def judge_later_change_seen(case: LaterChange, seen: LaterChangeSeen) -> Finding:
     """PRIV-4/untouched, PRIV-4/read: the page shows the changed file ("seen") or the old one ("not-seen"), whole."""
-    old = _page_bytes(file_bytes(case.file_size), case.page)
+    old = _page_bytes(pattern(FILL, case.file_size), case.page)
     new = _apply(old, [case.change])
     if seen.page == new:
         return observed("seen")
