@@ -1,0 +1,158 @@
+"""PAGE: demand paging and advice (residency through mincore(2) and cachestat(2))."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from fixtures.libc import round_up
+from suite.scenarios import page as scenario
+from suite.strategies import PAGE, file_sizes
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+# (open mode, prot, flags) combinations mmap() accepts for a regular file (MAP_SHARED with PROT_WRITE needs O_RDWR).
+READ_PROTS = [("PROT_READ",), ("PROT_READ", "PROT_WRITE"), ("PROT_READ", "PROT_EXEC")]
+MAPPINGS = [
+    (mode, prot, flags)
+    for mode in ("O_RDONLY", "O_RDWR")
+    for prot in [("PROT_NONE",)] + READ_PROTS
+    for flags in ("MAP_SHARED", "MAP_PRIVATE")
+    if not (mode == "O_RDONLY" and flags == "MAP_SHARED" and "PROT_WRITE" in prot)
+]
+READABLE_MAPPINGS = [m for m in MAPPINGS if "PROT_READ" in m[1]]
+
+
+def _exec_allowed(target, prot: tuple[str, ...]) -> bool:
+    return not (target.fs.get("noexec") and "PROT_EXEC" in prot)
+
+
+def _require_evicted(conformance, target, seen) -> None:
+    if seen.cached_before:
+        conformance.unsupported(scenario.unsupported_reason(seen.cached_before, target.fs["type"]))
+
+
+def _windows(target) -> tuple[int, int]:
+    return scenario.readahead_pages(target.run_dir), scenario.fault_around_pages()
+
+
+@st.composite
+def fresh_maps(draw) -> scenario.MapCase:
+    size = draw(file_sizes() | st.sampled_from([MIB, 4 * MIB + 1]) | st.integers(0, 8 * MIB))
+    mode, prot, flags = draw(st.sampled_from(MAPPINGS))
+    file_pages = round_up(size) // PAGE
+    offset = draw(st.just(0) | st.integers(0, file_pages).map(lambda k: k * PAGE))
+    beyond = draw(st.integers(0, 2)) * PAGE  # up to two pages past the end of the file's last page
+    room = max(round_up(size) - offset + beyond, 1)
+    length = min(draw(st.sampled_from([1, PAGE - 1, PAGE, PAGE + 1, room]) | st.integers(1, room)), room)
+    return scenario.MapCase(size, mode, prot, flags, offset, length)
+
+
+@st.composite
+def touches(draw, readahead: int, fault_around: int) -> scenario.TouchCase:
+    far = scenario.far_pages(readahead, fault_around)
+    # Big enough that pages farther than `far` from the touched page exist, up to three such distances.
+    pages = draw(st.sampled_from([far + 2, 2 * far + 3, 3 * far]) | st.integers(far + 2, 3 * far))
+    size = pages * PAGE - draw(st.sampled_from([0, 1, PAGE - 1]) | st.integers(0, PAGE - 1))
+    mode, prot, flags = draw(st.sampled_from(READABLE_MAPPINGS))
+    touched = draw(st.sampled_from([0, pages // 2, pages - 1]) | st.integers(0, pages - 1))
+    in_page = min(PAGE, size - touched * PAGE)
+    byte = draw(st.sampled_from([0, in_page - 1]) | st.integers(0, in_page - 1))
+    return scenario.TouchCase(size, mode, prot, flags, touched, byte, readahead, fault_around)
+
+
+@st.composite
+def willneeds(draw, readahead: int, fault_around: int) -> scenario.WillneedCase:
+    far = scenario.far_pages(readahead, fault_around)
+    # From one page to several readahead windows with far pages on both sides of a middle range.
+    pages = draw(st.sampled_from([1, 2, 17, readahead, 2 * far + readahead, 4 * readahead + 1])
+                 | st.integers(1, max(4 * readahead, 2 * far + readahead)))
+    size = pages * PAGE - draw(st.sampled_from([0, 1]) | st.integers(0, PAGE - 1))
+    mode, prot, flags = draw(st.sampled_from(READABLE_MAPPINGS))
+    # The advised range: within one readahead window, or wider (the whole mapping among others).
+    count = draw(st.sampled_from([1, min(readahead, pages), pages]) | st.integers(1, pages))
+    first = draw(st.sampled_from([0, pages - count, (pages - count) // 2]) | st.integers(0, pages - count))
+    length = count * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
+    return scenario.WillneedCase(size, mode, prot, flags, first, length, readahead, fault_around)
+
+
+@st.composite
+def advice_cases(draw, advice: st.SearchStrategy) -> scenario.AdviceCase:
+    size = draw(file_sizes(min_size=1) | st.integers(1, 4 * MIB))
+    file_pages = round_up(size) // PAGE
+    offset_page = draw(st.integers(0, file_pages - 1))
+    map_pages = draw(st.integers(1, file_pages - offset_page))
+    length = map_pages * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
+    first = draw(st.integers(0, map_pages - 1))
+    advise_length = draw(st.integers(1, (map_pages - first) * PAGE))
+    return scenario.AdviceCase(size, draw(st.sampled_from(["O_RDONLY", "O_RDWR"])), offset_page * PAGE, length,
+                               first, advise_length, draw(st.booleans()), draw(advice))
+
+
+@st.composite
+def large_maps(draw) -> scenario.LargeMapCase:
+    size = draw(st.sampled_from([GIB, 4 * GIB, 64 * GIB, 64 * GIB + 1, 1 << 40]) | st.integers(GIB, 64 * GIB))
+    mode, prot, flags = draw(st.sampled_from([
+        ("O_RDONLY", ("PROT_READ",), "MAP_PRIVATE"),
+        ("O_RDONLY", ("PROT_READ",), "MAP_SHARED"),
+        ("O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED"),
+        ("O_RDWR", ("PROT_NONE",), "MAP_SHARED"),
+    ]))
+    # Below half the smallest size the scenario settles for (1 GiB), so always well inside the file.
+    offset = draw(st.sampled_from([0, PAGE]) | st.integers(0, GIB // 2 // PAGE - 1).map(lambda k: k * PAGE))
+    probes = draw(st.lists(st.integers(0, 1 << 40), min_size=1, max_size=16).map(tuple))
+    return scenario.LargeMapCase(size, mode, prot, flags, offset, probes)
+
+
+@pytest.mark.claim("PAGE-1")
+@given(case=fresh_maps())
+def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, case):
+    assume(_exec_allowed(target, case.prot))
+    seen = scenario.map_fresh(conformance.workspace, case)
+    _require_evicted(conformance, target, seen)
+    conformance.judge(scenario.judge_mmap_loads_nothing, case, seen)
+
+
+@pytest.mark.claim("PAGE-2")
+@given(data=st.data())
+def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, target, data):
+    case = data.draw(touches(*_windows(target)), label="case")
+    assume(_exec_allowed(target, case.prot))
+    seen = scenario.touch_one_page(conformance.workspace, case)
+    _require_evicted(conformance, target, seen)
+    conformance.judge(scenario.judge_first_access_loads_page_only_nearby, case, seen)
+
+
+@pytest.mark.claim("PAGE-3")
+@given(data=st.data())
+def test_madvise_willneed_makes_advised_pages_resident_untouched(conformance, target, data):
+    case = data.draw(willneeds(*_windows(target)), label="case")
+    assume(_exec_allowed(target, case.prot))
+    seen = scenario.advise_willneed(conformance.workspace, case)
+    _require_evicted(conformance, target, seen)
+    conformance.judge(scenario.judge_willneed_prefetches, case, seen)
+
+
+CONVENTIONAL = st.permutations(["MADV_SEQUENTIAL", "MADV_RANDOM", "MADV_DONTNEED"]).map(tuple)
+
+
+@pytest.mark.claim("PAGE-4/conventional")
+@given(case=advice_cases(CONVENTIONAL))
+def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance, target, case):
+    conformance.judge(scenario.judge_conventional_advice, case, scenario.advise(conformance.workspace, case))
+
+
+@pytest.mark.claim("PAGE-4/hugepage")
+@given(case=advice_cases(st.just(("MADV_HUGEPAGE",))))
+def test_madvise_hugepage_on_private_file_mapping(conformance, target, case):
+    conformance.judge(scenario.judge_hugepage_advice, case, scenario.advise(conformance.workspace, case))
+
+
+@pytest.mark.claim("PAGE-5")
+@given(case=large_maps())
+def test_mmap_of_huge_sparse_file_makes_nothing_resident(conformance, target, case):
+    seen = scenario.map_large(conformance.workspace, case)
+    _require_evicted(conformance, target, seen)
+    conformance.judge(scenario.judge_large_map_costs_nothing, case, seen)
