@@ -106,3 +106,26 @@ def test_suite_run_with_fs_leaves_nothing(tmp_path):
     assert cells["tmpfs"]["verdict"] == cells["ext4"]["verdict"] == "holds"
     assert cells["squashfs"]["verdict"] == "unsupported" and "read-only" in cells["squashfs"]["detail"]
     assert cells["vfat"]["verdict"] == "unsupported" and "kernel" in cells["vfat"]["detail"]
+
+
+def _die_with_scratch_mount(image, parent):
+    with provision.scratch_mount(image, "ext4", "ro", parent):
+        os._exit(3)
+
+
+@needs_root
+def test_scratch_mount_of_a_dead_process_is_cleaned_by_the_run_teardown(tmp_path):
+    from fixtures.probe import probe
+
+    ledger, made = provision.provision(["ext4"], tmp_path)
+    try:
+        image = tmp_path / "copy.img"
+        subprocess.run(["cp", "--sparse=always", made[0].facts["image"], str(image)], check=True)
+        with provision.scratch_mount(image, "ext4", "ro", ledger.root) as point:
+            assert mount_of(str(point)).mount_point == str(point)
+        assert mounts_under(ledger.root / "ext4") == [str(made[0].directory)]
+        assert probe(_die_with_scratch_mount, image, ledger.root).exit_code == 3
+        assert len(mounts_under(tmp_path)) == 2  # the provisioned ext4 and the dead process's scratch mount
+    finally:
+        assert ledger.teardown() == []
+    assert mounts_under(tmp_path) == [] and loops_backed_by(tmp_path) == []
