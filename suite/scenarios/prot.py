@@ -1,0 +1,158 @@
+"""PROT: what a protection violation delivers (SIGSEGV), as opposed to a missing backing page (SIGBUS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fixtures.files import Workspace
+from fixtures.probe import Child, probe, probe_each
+from suite.scenarios import steps
+from suite.scenarios.unmap import act, fenced_hole, release_fence
+from suite.strategies import PAGE, pattern
+from suite.verdict import Finding, holds, refuted
+
+
+def _access(addr: int, kind: str, data: bytes) -> tuple:
+    return ("read", addr, 1) if kind == "read" else ("write", addr, data)
+
+
+# --- PROT-1: store to a PROT_READ mapping ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReadOnlyStore:
+    open_mode: str
+    prot: tuple[str, ...]  # PROT_READ, maybe PROT_EXEC: never PROT_WRITE
+    flags: str
+    file_size: int  # > 0
+    fill_seed: int
+    offset: int
+    length: int
+    store_at: int  # offset inside the mapping, inside the file
+    data: bytes
+    touched_before: bool  # the page was loaded from (faulted in) before the store
+
+
+@dataclass(frozen=True)
+class ReadOnlyStoreSeen:
+    touch: dict | None  # the load before the store (None: not done)
+    store: dict  # how the store ended (same child)
+    file_after: bytes  # read() of the file afterwards
+
+
+def store_to_readonly(workspace: Workspace, case: ReadOnlyStore) -> ReadOnlyStoreSeen:
+    """Map without PROT_WRITE; in a child, optionally load the page, then store into it; then read() the file."""
+    with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
+        with steps.mapped(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset) as mapping:
+            target = mapping.addr + case.store_at
+            with Child() as child:
+                touch = child.call(steps.read, target, 1) if case.touched_before else None
+                store = child.call(steps.write, target, case.data) if child.ended is None else None
+            file_after = path.read_bytes()
+    return ReadOnlyStoreSeen(touch.as_dict() if touch else None, store.as_dict() if store else {"kind": "not done"}, file_after)
+
+
+def judge_store_to_readonly_sigsegv(case: ReadOnlyStore, seen: ReadOnlyStoreSeen) -> Finding:
+    """PROT-1: the store gets SIGSEGV (the load before it, if any, works) and the file keeps its bytes."""
+    if seen.touch is not None and seen.touch["kind"] != "returned":
+        return refuted(f"the load before the store failed: child {seen.touch}")
+    if seen.store.get("signal") != "SIGSEGV":
+        return refuted(f"store to a {'|'.join(case.prot)} {case.flags} mapping: child {seen.store}, not SIGSEGV")
+    if seen.file_after != pattern(case.fill_seed, case.file_size):
+        return refuted("the file changed")
+    return holds()
+
+
+# --- PROT-2: load and store on a PROT_NONE mapping ---------------------------------------------------
+
+@dataclass(frozen=True)
+class NoneAccess:
+    open_mode: str
+    flags: str
+    file_size: int  # > 0
+    offset: int
+    length: int
+    at: int  # offset inside the mapping, inside the file
+    data: bytes
+
+
+@dataclass(frozen=True)
+class NoneAccessSeen:
+    load: dict
+    store: dict
+
+
+def access_prot_none(workspace: Workspace, case: NoneAccess) -> NoneAccessSeen:
+    """Map with PROT_NONE; a child loads, another child stores, at the same byte."""
+    with workspace.file(case.file_size, pattern(7, case.file_size)) as path:
+        with steps.mapped(str(path), case.open_mode, case.length, (), case.flags, case.offset) as mapping:
+            target = mapping.addr + case.at
+            load, store = probe_each(act, [("read", target, 1), ("write", target, case.data)])
+    return NoneAccessSeen(load.as_dict(), store.as_dict())
+
+
+def judge_prot_none_access_sigsegv(case: NoneAccess, seen: NoneAccessSeen) -> Finding:
+    """PROT-2: both the load and the store get SIGSEGV."""
+    for what, outcome in (("load", seen.load), ("store", seen.store)):
+        if outcome.get("signal") != "SIGSEGV":
+            return refuted(f"{what} on a PROT_NONE {case.flags} mapping: child {outcome}, not SIGSEGV")
+    return holds()
+
+
+# --- PROT-3: SIGSEGV for protection and unmapped addresses, SIGBUS beyond EOF ------------------------
+
+@dataclass(frozen=True)
+class SignalKinds:
+    flags: str
+    file_size: int  # > 0
+    fill_seed: int
+    protected_at: int  # file offset (< file_size) of the store into the PROT_READ mapping of the whole file
+    hole_byte: int  # byte inside the unmapped page
+    hole_access: str  # "read" or "write"
+    beyond_offset: int  # the PROT_READ|PROT_WRITE mapping reaching past EOF: its offset and length
+    beyond_length: int
+    beyond_page: int  # a page of that mapping wholly beyond EOF
+    beyond_byte: int
+    beyond_access: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SignalKindsSeen:
+    protection: dict  # store to the PROT_READ page inside the file
+    unmapped: dict  # access to the unmapped page
+    beyond_eof: dict  # access to the mapped page wholly beyond EOF
+
+
+def touch_hole(hole: int, item: tuple) -> object:
+    """In the child: the hole must still be unmapped (else the set-up failed, reported as raised), then the access."""
+    if steps.maps_entry(hole) is not None:
+        raise RuntimeError(f"set-up: something was mapped in the hole at {hole:#x}")
+    return act(item)
+
+
+def three_faults(workspace: Workspace, case: SignalKinds) -> SignalKindsSeen:
+    """A store to a PROT_READ page, an access to an unmapped page, an access to a page wholly beyond EOF: each in a child."""
+    with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
+        with steps.mapped(str(path), "O_RDONLY", case.file_size, ("PROT_READ",), case.flags) as readonly, \
+                steps.mapped(str(path), "O_RDWR", case.beyond_length, ("PROT_READ", "PROT_WRITE"), case.flags,
+                             case.beyond_offset) as beyond:
+            protection = probe(act, ("write", readonly.addr + case.protected_at, case.data))
+            beyond_eof = probe(act, _access(beyond.addr + case.beyond_page * PAGE + case.beyond_byte, case.beyond_access, case.data))
+            hole = fenced_hole(1)  # reserved, then released: provably unmapped, fenced by reserved pages
+            try:
+                unmapped = probe(touch_hole, hole, _access(hole + case.hole_byte, case.hole_access, case.data))
+            finally:
+                release_fence(hole, 1)
+    if unmapped.kind == "raised" and "set-up" in (unmapped.error or ""):
+        raise RuntimeError(unmapped.error)
+    return SignalKindsSeen(protection.as_dict(), unmapped.as_dict(), beyond_eof.as_dict())
+
+
+def judge_segv_and_bus_distinct(case: SignalKinds, seen: SignalKindsSeen) -> Finding:
+    """PROT-3: SIGSEGV for the protection fault and the unmapped address, SIGBUS beyond EOF."""
+    for what, outcome, wanted in (("store to a PROT_READ page", seen.protection, "SIGSEGV"),
+                                  (f"{case.hole_access} of an unmapped page", seen.unmapped, "SIGSEGV"),
+                                  (f"{case.beyond_access} of a mapped page wholly beyond EOF", seen.beyond_eof, "SIGBUS")):
+        if outcome.get("signal") != wanted:
+            return refuted(f"{what}: child {outcome}, not {wanted}")
+    return holds()

@@ -1,0 +1,198 @@
+"""GEOM: offset, length, address and return value of mmap()."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fixtures.libc import round_up
+from suite.scenarios import geom as scenario
+from suite.strategies import MAX_PAGES, PAGE, file_sizes, fill_seeds, page_offsets
+
+ALL_PROTS = [(), ("PROT_READ",), ("PROT_WRITE",), ("PROT_EXEC",), ("PROT_READ", "PROT_WRITE"),
+             ("PROT_READ", "PROT_EXEC"), ("PROT_WRITE", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
+READABLE = [p for p in ALL_PROTS if "PROT_READ" in p]
+FLAGS = ["MAP_SHARED", "MAP_PRIVATE"]
+
+
+@st.composite
+def valid_modes(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str]:
+    """A (open mode, prot, flags) mmap accepts: MAP_SHARED with PROT_WRITE needs O_RDWR; no PROT_EXEC on a noexec mount."""
+    prot = draw(st.sampled_from([p for p in prots if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    flags = draw(st.sampled_from(FLAGS))
+    mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(["O_RDONLY", "O_RDWR"]))
+    return mode, prot, flags
+
+
+def lengths(max_pages: int = MAX_PAGES + 1) -> st.SearchStrategy[int]:
+    return st.sampled_from([1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE - 1]) | st.integers(1, max_pages * PAGE)
+
+
+def unaligned_offsets() -> st.SearchStrategy[int]:
+    """Offsets that are not page multiples: just off a multiple (k*page +- small), mid-page, and anything up to 2**40."""
+    near = st.tuples(st.integers(0, 1 << 20), st.sampled_from([1, 2, 8, 512, PAGE // 2, -1, -2, -8, -512]))
+    return st.one_of(
+        near.map(lambda kd: kd[0] * PAGE + kd[1]).filter(lambda o: o > 0),
+        st.integers(1, PAGE - 1),
+        st.integers(1, 1 << 40).filter(lambda o: o % PAGE),
+    )
+
+
+@st.composite
+def unaligned_offset_calls(draw, target) -> scenario.MmapCall:
+    mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
+    return scenario.MmapCall(mode, prot, (flags,), draw(file_sizes()), draw(lengths()), draw(unaligned_offsets()))
+
+
+@st.composite
+def zero_length_calls(draw, target) -> scenario.MmapCall:
+    mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
+    size = draw(file_sizes())
+    if draw(st.booleans()):  # an anonymous mapping
+        return scenario.MmapCall(None, prot, (flags, "MAP_ANONYMOUS"), size, 0, 0)
+    return scenario.MmapCall(mode, prot, (flags,), size, 0, draw(page_offsets(size // PAGE + 1)))
+
+
+@st.composite
+def shared_private_calls(draw, target) -> scenario.MmapCall:
+    size = draw(file_sizes())
+    prot = draw(st.sampled_from([p for p in ALL_PROTS if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    return scenario.MmapCall("O_RDWR", prot, ("MAP_SHARED", "MAP_PRIVATE"), size, draw(lengths()), draw(page_offsets(size // PAGE + 1)))
+
+
+@st.composite
+def offset_maps(draw, target) -> scenario.OffsetMap:
+    mode, prot, flags = draw(valid_modes(target))
+    size = draw(st.sampled_from([2 * PAGE, 2 * PAGE + 1, 3 * PAGE - 1, 4 * PAGE, 8 * PAGE]) | st.integers(PAGE + 1, 8 * PAGE))
+    offset = draw(st.sampled_from([PAGE]) | page_offsets((size - 1) // PAGE))
+    rest = size - offset
+    return scenario.OffsetMap(mode, prot, flags, size, draw(st.integers(0, 2**32)), offset,
+                              draw(st.sampled_from([rest, round_up(rest), PAGE]) | lengths(8)))
+
+
+FAILURES = ["zero-length", "unaligned-offset", "bad-fd", "wronly-fd", "shared-write-on-rdonly-fd", "no-map-type",
+            "fixed-unaligned-addr", "huge-length"]
+
+
+@st.composite
+def failing_calls(draw, target) -> scenario.FailingCall:
+    failure = draw(st.sampled_from(FAILURES))
+    mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
+    flags = (flags,)
+    size = draw(file_sizes())
+    length, offset, addr_delta = draw(lengths()), draw(page_offsets(size // PAGE + 1)), None
+    if failure == "zero-length":
+        length = 0
+    elif failure == "unaligned-offset":
+        offset = draw(unaligned_offsets())
+    elif failure == "bad-fd":
+        mode = None  # fd -1 without MAP_ANONYMOUS: EBADF
+    elif failure == "wronly-fd":
+        mode = "O_WRONLY"
+    elif failure == "shared-write-on-rdonly-fd":
+        mode, flags = "O_RDONLY", ("MAP_SHARED",)
+        prot = draw(st.sampled_from([p for p in ALL_PROTS if "PROT_WRITE" in p and not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    elif failure == "no-map-type":
+        flags = ()
+    elif failure == "fixed-unaligned-addr":
+        flags, addr_delta = flags + ("MAP_FIXED",), draw(st.sampled_from([1, PAGE - 1]) | st.integers(1, PAGE - 1))
+    else:  # beyond any user address space (TASK_SIZE is at most 2**56), up to a length whose round-up overflows
+        length = draw(st.sampled_from([2**63, 2**64 - 1]) | st.integers(2**57, 2**64 - 1))
+    return scenario.FailingCall(failure, mode, prot, flags, size, length, offset, addr_delta)
+
+
+@st.composite
+def unaligned_lengths(draw, target) -> scenario.UnalignedLength:
+    mode, prot, flags = draw(valid_modes(target))
+    length = draw((st.sampled_from([1, PAGE - 1, PAGE + 1, 3 * PAGE - 1]) | st.integers(1, MAX_PAGES * PAGE)).filter(lambda n: n % PAGE))
+    offset = draw(page_offsets(MAX_PAGES))
+    size = draw(st.sampled_from([offset + round_up(length)]) | st.integers(offset + round_up(length), offset + round_up(length) + 2 * PAGE))
+    return scenario.UnalignedLength(mode, prot, flags, size, draw(fill_seeds), offset, length, draw(fill_seeds))
+
+
+@st.composite
+def fixed_maps(draw, target) -> scenario.FixedMap:
+    mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
+    size = draw(file_sizes(min_size=1))
+    offset = draw(page_offsets((size - 1) // PAGE))
+    length = draw(lengths())
+    at_page = draw(st.integers(0, 3))
+    pages = round_up(length) // PAGE
+    return scenario.FixedMap(
+        replaced=draw(st.sampled_from(scenario.REPLACED)),
+        reserve_pages=draw(st.integers(at_page + pages, at_page + pages + 3)),
+        at_page=at_page, open_mode=mode, prot=prot, flags=flags, file_size=size, fill_seed=draw(fill_seeds),
+        offset=offset, length=length,
+    )
+
+
+@st.composite
+def hints(draw, target) -> scenario.Hint:
+    mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
+    size = draw(file_sizes())
+    length = draw(lengths())
+    pages = round_up(length) // PAGE
+    hole_pages = draw(st.integers(pages, pages + 3))
+    occupied_pages = draw(st.integers(1, 4))
+    return scenario.Hint(
+        open_mode=mode, prot=prot, flags=flags, file_size=size, offset=draw(page_offsets(size // PAGE + 1)), length=length,
+        hole_pages=hole_pages, at_page=draw(st.integers(0, hole_pages - pages)),
+        occupied_pages=occupied_pages, occupied_page=draw(st.integers(0, occupied_pages - 1)),
+    )
+
+
+@pytest.mark.claim("GEOM-1")
+@given(data=st.data())
+def test_mmap_unaligned_offset_fails_einval(conformance, target, data):
+    call = data.draw(unaligned_offset_calls(target))
+    conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))
+
+
+@pytest.mark.claim("GEOM-2")
+@given(data=st.data())
+def test_mapping_byte_i_is_file_byte_offset_plus_i(conformance, target, data):
+    case = data.draw(offset_maps(target))
+    conformance.judge(scenario.judge_byte_i_is_file_byte_offset_plus_i, case, scenario.load_at_offset(conformance.workspace, case))
+
+
+@pytest.mark.claim("GEOM-3")
+@given(data=st.data())
+def test_failed_mmap_returns_map_failed_not_null(conformance, target, data):
+    call = data.draw(failing_calls(target))
+    conformance.judge(scenario.judge_returns_map_failed, call, scenario.call_mmap_raw(conformance.workspace, call))
+
+
+@pytest.mark.claim("GEOM-4")
+@given(data=st.data())
+def test_unaligned_length_maps_whole_last_page(conformance, target, data):
+    case = data.draw(unaligned_lengths(target))
+    conformance.judge(scenario.judge_whole_last_page_mapped, case, scenario.map_unaligned_length(conformance.workspace, case))
+
+
+@pytest.mark.claim("GEOM-5")
+@given(data=st.data())
+def test_map_fixed_returns_addr_and_replaces_range(conformance, target, data):
+    case = data.draw(fixed_maps(target))
+    conformance.judge(scenario.judge_fixed_at_addr_replacing_range, case, scenario.map_fixed(conformance.workspace, case))
+
+
+@pytest.mark.claim("GEOM-6")
+@given(data=st.data())
+def test_address_without_map_fixed_is_only_a_hint(conformance, target, data):
+    case = data.draw(hints(target))
+    conformance.judge(scenario.judge_hint_only_a_hint, case, scenario.map_with_hints(conformance.workspace, case))
+
+
+@pytest.mark.claim("GEOM-7")
+@given(data=st.data())
+def test_map_shared_with_map_private_fails_einval(conformance, target, data):
+    call = data.draw(shared_private_calls(target))
+    conformance.judge(scenario.judge_shared_private_rejected, call, scenario.call_mmap(conformance.workspace, call))
+
+
+@pytest.mark.claim("GEOM-8")
+@given(data=st.data())
+def test_mmap_zero_length_fails_einval(conformance, target, data):
+    call = data.draw(zero_length_calls(target))
+    conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))
