@@ -13,13 +13,13 @@ ORIGINAL = pattern(17, 100)
 FRAMES = priv.PrivateFrames(2 * PAGE, 1, "O_RDONLY", "other", "private", (0, b"zz"))
 
 LATER = priv.LaterChange(2 * PAGE, 1, "read", 0, ("PROT_READ",), (10, b"new"), "write")
-FILE2 = priv.file_bytes(2 * PAGE)
+FILE2 = pattern(priv.FILL, 2 * PAGE)
 OLD_PAGE1 = FILE2[PAGE:]
 NEW_PAGE1 = OLD_PAGE1[:10] + b"new" + OLD_PAGE1[13:]
 
 # Page 0 written privately, then the file changes in page 0 and in page 2.
 COPIED = priv.CopiedThenChanged(3 * PAGE, "O_RDONLY", True, ((5, b"pp"),), ((4, b"cccc", "write"), (2 * PAGE + 1, b"dd", "shared-store")))
-FILE3 = priv.file_bytes(3 * PAGE)
+FILE3 = pattern(priv.FILL, 3 * PAGE)
 PRIVATE3 = FILE3[:5] + b"pp" + FILE3[7:]
 CHANGED3 = FILE3[:4] + b"cccc" + FILE3[8:2 * PAGE + 1] + b"dd" + FILE3[2 * PAGE + 3:]
 VIEW_SEEN = PRIVATE3[:PAGE] + CHANGED3[PAGE:]  # page 0: private copy; pages 1, 2: the file as it is now
