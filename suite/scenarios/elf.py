@@ -12,6 +12,7 @@ finished. The scenario stops and reaps every process it starts.
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
 import os
 import re
 import select
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from fixtures import libc, libc_elf
+from fixtures import libc
 from fixtures.pages import page_frames
 from fixtures.probe import Child, probe
 from suite.verdict import Finding, holds, refuted
@@ -38,7 +39,7 @@ DLOPEN_CANDIDATES = ("m", "z", "bz2", "lzma", "ffi", "util", "rt", "crypt", "sql
 
 def loadable_libraries() -> tuple[str, ...]:
     """Shared libraries dlopen() can find here (ld.so.cache names such as 'libz.so.1'), from a fixed candidate list."""
-    found = (libc_elf.find_library(name) for name in DLOPEN_CANDIDATES)
+    found = (ctypes.util.find_library(name) for name in DLOPEN_CANDIDATES)
     return tuple(sorted({name for name in found if name and SHARED_OBJECT.search(name)}))
 
 
@@ -117,7 +118,7 @@ class LibrariesSeen:
 
 def _dlopen_then_maps(name: str | None) -> tuple[dict, ...]:
     if name:
-        libc_elf.dlopen(name)
+        libc.dlopen(name)
     return shared_object_mappings(maps_of())
 
 
@@ -125,9 +126,9 @@ ROOT = str(Path(__file__).resolve().parents[2])  # the repository: started inter
 PYTHON_LOADER = f"""\
 import sys
 sys.path.insert(0, {ROOT!r})
-from fixtures import libc_elf
+from fixtures import libc
 if sys.argv[1]:
-    libc_elf.dlopen(sys.argv[1])
+    libc.dlopen(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.read()
 """

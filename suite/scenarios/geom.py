@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures import libc, libc_geom
+from fixtures import libc
 from fixtures.files import OPEN_MODES, Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
@@ -172,16 +172,16 @@ def call_mmap_raw(workspace: Workspace, call: FailingCall) -> RawSeen:
         base = reserve(2) if call.addr_delta is not None else None
         try:
             addr = None if base is None else base + call.addr_delta
-            raw = libc_geom.mmap_raw(addr, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
-            if raw.value not in (libc.MAP_FAILED, 0) and steps.maps_entry(raw.value) is not None:
-                libc.munmap(raw.value, max(call.length, 1))
-                raise RuntimeError(f"set-up: the {call.failure} call meant to fail mapped {raw.value:#x}")
+            result = libc.mmap(addr, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
+            if result.raw not in (libc.MAP_FAILED, 0) and steps.maps_entry(result.raw) is not None:
+                libc.munmap(result.raw, max(call.length, 1))
+                raise RuntimeError(f"set-up: the {call.failure} call meant to fail mapped {result.raw:#x}")
         finally:
             if base is not None:
                 libc.checked("munmap(reserve)", libc.munmap(base, 2 * PAGE))
             if fd >= 0:
                 os.close(fd)
-    return RawSeen(raw.value, raw.errno_name)
+    return RawSeen(result.raw, result.errno_name)
 
 
 def judge_returns_map_failed(call: FailingCall, seen: RawSeen) -> Finding:
