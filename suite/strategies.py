@@ -35,3 +35,14 @@ def pattern(seed: int, size: int) -> bytes:
 def eof_page_end(size: int) -> int:
     """The file offset where the page holding EOF ends."""
     return round_up(size)
+
+
+def store_in(lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
+    """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
+    edges = {lo, hi - 1} | set(range(round_up(lo), hi, PAGE)) | {p - 1 for p in range(round_up(lo + 1), hi, PAGE)}
+    at = st.sampled_from(sorted(e for e in edges if lo <= e < hi)) | st.integers(lo, hi - 1)
+    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * PAGE, hi - a))))
+
+
+def stores_in(lo: int, hi: int, max_size: int = 6) -> st.SearchStrategy[tuple]:
+    return st.lists(store_in(lo, hi), min_size=1, max_size=max_size).map(tuple)

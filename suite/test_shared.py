@@ -7,23 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures import pages
-from fixtures.libc import round_up
 from suite.scenarios import shared as scenario
-from suite.strategies import PAGE, file_sizes, page_offsets
+from suite.strategies import PAGE, file_sizes, page_offsets, store_in, stores_in
 
 # (open mode, protection) of a MAP_SHARED mapping: every combination mmap() accepts (PROT_WRITE needs O_RDWR).
 ACCESS = st.sampled_from([("O_RDONLY", ("PROT_READ",)), ("O_RDWR", ("PROT_READ",)), ("O_RDWR", ("PROT_READ", "PROT_WRITE"))])
-
-
-def store_in(lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
-    """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
-    edges = sorted({lo, hi - 1, *(p for p in range(round_up(lo), hi, PAGE)), *(p - 1 for p in range(round_up(lo + 1), hi, PAGE))})
-    at = st.sampled_from([e for e in edges if lo <= e < hi]) | st.integers(lo, hi - 1)
-    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * PAGE, hi - a))))
-
-
-def stores_in(lo: int, hi: int, max_size: int = 6) -> st.SearchStrategy[tuple]:
-    return st.lists(store_in(lo, hi), min_size=1, max_size=max_size).map(tuple)
 
 
 @st.composite

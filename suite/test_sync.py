@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fixtures import libc
 from fixtures.libc import round_up
 from suite.scenarios import sync as scenario
-from suite.strategies import PAGE, file_sizes, fill_seeds
+from suite.strategies import PAGE, file_sizes, fill_seeds, store_in
 
 
 @st.composite
@@ -35,13 +35,6 @@ def test_msync_with_sync_and_async_fails_einval(conformance, target, case):
 
 VALID_FLAGS = [("MS_SYNC",), ("MS_ASYNC",), ("MS_SYNC", "MS_INVALIDATE"), ("MS_ASYNC", "MS_INVALIDATE")]
 KNOWN_BITS = libc.MS_SYNC | libc.MS_ASYNC | libc.MS_INVALIDATE
-
-
-def store_in(lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
-    """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
-    edges = {lo, hi - 1} | set(range(round_up(lo), hi, PAGE)) | {p - 1 for p in range(round_up(lo + 1), hi, PAGE)}
-    at = st.sampled_from(sorted(e for e in edges if lo <= e < hi)) | st.integers(lo, hi - 1)
-    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * PAGE, hi - a))))
 
 
 def lengths(max_length: int, min_length: int = 1) -> st.SearchStrategy[int]:

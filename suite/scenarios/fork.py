@@ -88,20 +88,26 @@ class ForkStoresSeen:
 def fork_and_store(workspace: Workspace, case: ForkStores) -> ForkStoresSeen:
     """Map RW, fork, then stores by parent or child in turn; after each, both processes and pread() look at the range."""
     with workspace.file(case.file_size, pattern(13, case.file_size)) as path:
-        parent_reads, child_reads, file_reads = [], [], []
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping, \
                 Child() as child, workspace.opened(path, "O_RDONLY") as fd:
-            for store in case.stores:
-                span = slice(store.at, store.at + len(store.data))
-                if store.by == "parent":
-                    mapping.view[span] = store.data
-                else:
-                    done = child.call(steps.write, mapping.addr + store.at, store.data)
-                    if done.kind != "returned":
-                        raise RuntimeError(f"the child's store failed: {done.describe()}")
-                parent_reads.append(bytes(mapping.view[span]))
-                child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
-                file_reads.append(os.pread(fd, len(store.data), store.at))
+            return _store_in_turn(mapping, child, case.stores, fd)
+
+
+def _store_in_turn(mapping, child: Child, stores, fd: int | None) -> ForkStoresSeen:
+    """Each store by parent or child in turn; after each, both processes (and pread() of ``fd``) read the range."""
+    parent_reads, child_reads, file_reads = [], [], []
+    for store in stores:
+        span = slice(store.at, store.at + len(store.data))
+        if store.by == "parent":
+            mapping.view[span] = store.data
+        else:
+            done = child.call(steps.write, mapping.addr + store.at, store.data)
+            if done.kind != "returned":
+                raise RuntimeError(f"the child's store failed: {done.describe()}")
+        parent_reads.append(bytes(mapping.view[span]))
+        child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
+        if fd is not None:
+            file_reads.append(os.pread(fd, len(store.data), store.at))
     return ForkStoresSeen(tuple(parent_reads), tuple(child_reads), tuple(file_reads))
 
 
@@ -197,20 +203,9 @@ class AnonymousStores:
 
 def fork_and_store_anonymous(workspace: Workspace, case: AnonymousStores) -> ForkStoresSeen:
     """Create MAP_SHARED|MAP_ANONYMOUS, fork, then stores by parent or child in turn; after each both read the range."""
-    parent_reads, child_reads = [], []
     with libc.Mapping.map(case.length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED | libc.MAP_ANONYMOUS) as mapping, \
             Child() as child:
-        for store in case.stores:
-            span = slice(store.at, store.at + len(store.data))
-            if store.by == "parent":
-                mapping.view[span] = store.data
-            else:
-                done = child.call(steps.write, mapping.addr + store.at, store.data)
-                if done.kind != "returned":
-                    raise RuntimeError(f"the child's store failed: {done.describe()}")
-            parent_reads.append(bytes(mapping.view[span]))
-            child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
-    return ForkStoresSeen(tuple(parent_reads), tuple(child_reads), ())
+        return _store_in_turn(mapping, child, case.stores, None)
 
 
 # judge: judge_shared_stores_seen_both_ways (FORK-2) applies as is: it looks at the stores and both processes' reads.
