@@ -107,6 +107,7 @@ def large_maps(draw) -> scenario.LargeMapCase:
 
 
 @pytest.mark.claim("PAGE-1")
+@pytest.mark.run_alone
 @given(case=fresh_maps())
 def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, case):
     assume(_exec_allowed(target, case.prot))
@@ -116,6 +117,7 @@ def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, case)
 
 
 @pytest.mark.claim("PAGE-2")
+@pytest.mark.run_alone
 @given(data=st.data())
 def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, target, data):
     case = data.draw(touches(*_windows(target)), label="case")
@@ -126,6 +128,7 @@ def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, targe
 
 
 @pytest.mark.claim("PAGE-3")
+@pytest.mark.run_alone
 @given(data=st.data())
 def test_madvise_willneed_makes_advised_pages_resident_untouched(conformance, target, data):
     case = data.draw(willneeds(*_windows(target)), label="case")
@@ -151,6 +154,7 @@ def test_madvise_hugepage_on_private_file_mapping(conformance, target, case):
 
 
 @pytest.mark.claim("PAGE-5")
+@pytest.mark.run_alone
 @given(case=large_maps())
 def test_mmap_of_huge_sparse_file_makes_nothing_resident(conformance, target, case):
     seen = scenario.map_large(conformance.workspace, case)

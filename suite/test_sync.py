@@ -164,6 +164,7 @@ def require_sysctl(conformance) -> None:
 
 
 @pytest.mark.claim("SYNC-1")
+@pytest.mark.run_alone
 @given(case=dirty_msyncs([("MS_SYNC",)]))
 def test_msync_sync_returns_with_range_clean(conformance, target, case):
     require_writeback_observable(conformance, target)
@@ -175,6 +176,7 @@ def test_msync_sync_returns_with_range_clean(conformance, target, case):
 # An example that refutes waits the whole ASYNC_START_BOUND (2 s), so: few examples, and no shrinking (under the ci
 # profile shrinking re-ran about 95 refuting examples, over 3 minutes); the report carries the first failing example.
 @pytest.mark.claim("SYNC-2")
+@pytest.mark.run_alone
 @settings(max_examples=5, phases=(Phase.explicit, Phase.reuse, Phase.generate))
 @given(case=dirty_msyncs([("MS_ASYNC",), ("MS_ASYNC", "MS_INVALIDATE")]))
 def test_msync_async_starts_writeback_soon(conformance, target, case):
@@ -196,6 +198,7 @@ def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, tar
 
 
 @pytest.mark.claim("SYNC-5")
+@pytest.mark.run_alone
 @given(case=dirty_msyncs([("MS_SYNC", "MS_INVALIDATE")]))
 def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, case):
     observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
@@ -205,6 +208,7 @@ def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, cas
 
 
 @pytest.mark.claim("SYNC-6")
+@pytest.mark.run_alone
 @given(case=st.booleans().flatmap(aligned_msyncs))
 def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, case):
     observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
@@ -234,6 +238,7 @@ def test_msync_unmapped_range_enomem(conformance, target, case):
 
 # Each example waits for the flusher (about 0.1 s with the shortened intervals, up to WRITEBACK_BOUND = 10 s).
 @pytest.mark.claim("SYNC-9")
+@pytest.mark.run_alone
 @settings(max_examples=15)
 @given(case=dirty_left())
 def test_dirty_shared_pages_written_back_without_msync(conformance, target, case):

@@ -18,6 +18,7 @@ The verdict travels to the controlling process in the report's
 
 from __future__ import annotations
 
+import fcntl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the catalog claim this test checks (see suite/claims/)")
+    config.addinivalue_line("markers", "run_alone: the claim depends on machine-wide state (write-back, page-cache "
+                                       "residency): no other claim test runs at the same time, even under xdist")
+    config.pluginmanager.register(RunAlone(), "mmapconf-run-alone")
     try:
         expectations(config.getoption("expectations"))  # a malformed file stops the run before any test
     except CatalogError as error:
@@ -165,6 +169,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         record.verdict, record.detail = "unsupported", record.target.unavailable
         _finish(item, record)
         pytest.skip(f"unsupported: {record.target.unavailable}")
+
+
+class RunAlone:
+    """Claim tests share a lock in the run's state directory: run_alone ones take it exclusively, the others shared,
+    so a write-back or residency claim never measures a machine that another claim test is busy writing to."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        record = item.stash.get(_RECORD, None)
+        if record is None or not record.target.state_dir:
+            return (yield)
+        with open(Path(record.target.state_dir) / "run-alone.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("run_alone") else fcntl.LOCK_SH)
+            return (yield)
 
 
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
