@@ -160,7 +160,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.mmapconf_targets, config.mmapconf_ledger = [], None
     config.mmapconf_owner = os.getpid()
-    signal.signal(signal.SIGTERM, _terminate)  # before anything is made
+    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C and SIGTERM wait until every run directory and mount made here is on record (then teardown sees it).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         for directory in config.getoption("target_dir"):
             check_target_dir(Path(directory).expanduser())  # a user mistake stops the run before anything is mounted
@@ -176,6 +178,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except BaseException:
         _teardown(config)
         raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _teardown(config: pytest.Config) -> None:

@@ -52,7 +52,9 @@ def judge_fails_with_einval(case: MsyncCall, result: MsyncResult) -> Finding:
 NO_BACKING_DEVICE = ("tmpfs", "ramfs", "hugetlbfs")
 
 # Periodic write-back kept out of the way: nothing younger than an hour is written back by the flusher.
-QUIET_FLUSHER = {"vm.dirty_expire_centisecs": "360000", "vm.dirty_writeback_centisecs": "360000"}
+# Periodic write-back held off: 0 disables the flusher's timer (a changed non-zero interval would wake it at once
+# and leave its next run an hour away after the restore); nothing expires for an hour.
+QUIET_FLUSHER = {"vm.dirty_expire_centisecs": "360000", "vm.dirty_writeback_centisecs": "0"}
 # Periodic write-back made quick (SYNC-9): the flusher wakes every 0.1 s and writes what is older than 0.1 s.
 BRISK_FLUSHER = {"vm.dirty_expire_centisecs": "10", "vm.dirty_writeback_centisecs": "10"}
 
