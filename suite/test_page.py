@@ -66,13 +66,18 @@ def touches(draw, readahead: int, fault_around: int) -> scenario.TouchCase:
 @st.composite
 def willneeds(draw, readahead: int, fault_around: int) -> scenario.WillneedCase:
     far = scenario.far_pages(readahead, fault_around)
-    # From one page to several readahead windows with far pages on both sides of a middle range.
-    pages = draw(st.sampled_from([1, 2, 17, readahead, 2 * far + readahead, 4 * readahead + 1])
-                 | st.integers(1, max(4 * readahead, 2 * far + readahead)))
-    size = pages * PAGE - draw(st.sampled_from([0, 1]) | st.integers(0, PAGE - 1))
     mode, prot, flags = draw(st.sampled_from(READABLE_MAPPINGS))
-    # The advised range: within one readahead window, or wider (the whole mapping among others).
-    count = draw(st.sampled_from([1, min(readahead, pages), pages]) | st.integers(1, pages))
+    # Half the examples, on purpose: an advised range wider than one readahead window (the edge where a
+    # prefetch could be cut short), so every run covers it whatever else it draws.
+    if draw(st.booleans(), label="wider than the readahead window"):
+        pages = draw(st.sampled_from([readahead + 1, 4 * readahead + 1]) | st.integers(readahead + 1, 4 * readahead + 1))
+        count = draw(st.sampled_from([readahead + 1, pages]) | st.integers(readahead + 1, pages))
+    else:
+        # From one page to several readahead windows with far pages on both sides of a middle range.
+        pages = draw(st.sampled_from([1, 2, 17, readahead, 2 * far + readahead, 4 * readahead + 1])
+                     | st.integers(1, max(4 * readahead, 2 * far + readahead)))
+        count = draw(st.sampled_from([1, min(readahead, pages), pages]) | st.integers(1, min(readahead, pages)))
+    size = pages * PAGE - draw(st.sampled_from([0, 1]) | st.integers(0, PAGE - 1))
     first = draw(st.sampled_from([0, pages - count, (pages - count) // 2]) | st.integers(0, pages - count))
     length = count * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
     return scenario.WillneedCase(size, mode, prot, flags, first, length, readahead, fault_around)
