@@ -6,7 +6,8 @@ Files ``suite/expectations/*.toml`` hold ``[[expect]]`` tables:
     verdict = "refuted"              # or "observed" (then: alternatives = [...])
     os = "Linux"                     # platform predicate: all given keys must match
     kernel = ">=5.4"                 # optional: comma-separated bounds on the release
-    fs = ["ext4", "tmpfs"]           # optional: filesystem types (as in reports)
+    fs = ["ext4", "tmpfs"]           # optional: filesystem types (as in reports), or names of
+                                     # provisioned filesystems (e.g. "overlay-tmpfs", "ext4-1k")
     reason = "why the platform behaves so"
     reference = "where that behaviour is specified or explained"
 
@@ -43,10 +44,11 @@ class Expectation:
     reference: str
     file: str
 
-    def applies(self, os_name: str, kernel_release: str, fs_type: str) -> bool:
+    def applies(self, os_name: str, kernel_release: str, fs: tuple[str, ...]) -> bool:
+        """``fs``: the names the target's filesystem goes by (fs_names())."""
         if self.os and self.os != os_name:
             return False
-        if self.fs and fs_type not in self.fs:
+        if self.fs and not set(fs) & set(self.fs):
             return False
         return kernel_in_range(kernel_release, self.kernel)
 
@@ -121,9 +123,17 @@ def expectations(directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
     return load_expectations(catalog(), directory)
 
 
-def expectation_for(directory: Path, claim_id: str, os_name: str, kernel_release: str, fs_type: str) -> Expectation | None:
+def fs_names(fs: dict) -> tuple[str, ...]:
+    """The names a target's filesystem goes by in expectations: its type and, if the run provisioned it, the
+    provisioned filesystem's name (two overlays or two ext4s made differently share a type, not a name)."""
+    provisioned = fs.get("provisioned") or {}
+    return (fs["type"],) + ((provisioned["name"],) if provisioned.get("name") else ())
+
+
+def expectation_for(directory: Path, claim_id: str, os_name: str, kernel_release: str,
+                    fs: tuple[str, ...]) -> Expectation | None:
     """The first expectation in ``directory`` recorded for this claim on this platform, if any."""
     for expectation in expectations(directory):
-        if expectation.claim == claim_id and expectation.applies(os_name, kernel_release, fs_type):
+        if expectation.claim == claim_id and expectation.applies(os_name, kernel_release, fs):
             return expectation
     return None

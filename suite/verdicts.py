@@ -30,7 +30,7 @@ from pytest_forked import forked_run_report
 from fixtures.files import Workspace
 from fixtures.platform import host_identity
 from suite.catalog import CatalogError, Claim, catalog
-from suite.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations
+from suite.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names
 from suite.targets import Target
 from suite.verdict import ClaimRefuted, Finding, plain
 
@@ -53,8 +53,8 @@ class ClaimRecord:
     counterexample: dict | None = None
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, finding: Finding, params: Any, observation: Any) -> None:
-        self.examples += 1
+    def add(self, finding: Finding, params: Any, observation: Any, examples: int = 1) -> None:
+        self.examples += examples
         if finding.verdict == "refuted":
             raise ClaimRefuted(self.claim.id, finding.detail, params, observation)
         if finding.verdict == "observed":
@@ -94,9 +94,11 @@ class Conformance:
     def __repr__(self) -> str:
         return f"Conformance({self.claim.id!r})"
 
-    def judge(self, judge: Callable[[Any, Any], Finding], params: Any, observation: Any) -> None:
-        """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it)."""
-        self._record.add(judge(params, observation), params, observation)
+    def judge(self, judge: Callable[[Any, Any], Finding], params: Any, observation: Any, examples: int = 1) -> None:
+        """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it).
+
+        ``examples``: how many examples the observation covers (the model test judges all its sequences at once)."""
+        self._record.add(judge(params, observation), params, observation, examples)
 
     @staticmethod
     def unsupported(reason: str) -> None:
@@ -188,7 +190,7 @@ class RunAlone:
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
     host = host_identity()
     expectation = expectation_for(item.config.getoption("expectations"), record.claim.id,
-                                  host["os"], host["kernel_release"], record.target.fs["type"])
+                                  host["os"], host["kernel_release"], fs_names(record.target.fs))
     if record.verdict in ("unsupported", "error"):
         as_expected = record.verdict == "unsupported"
     elif expectation is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from suite.catalog import CatalogError, catalog
-from suite.expectations import kernel_in_range, load_expectations, parse_expectation
+from suite.expectations import fs_names, kernel_in_range, load_expectations, parse_expectation
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 
@@ -24,10 +24,20 @@ def test_kernel_range(release, spec, inside):
 
 def test_predicate_matches_os_kernel_and_filesystem():
     expectation = parse_expectation(dict(BASE, os="Linux", kernel=">=6.1", fs=["tmpfs"]), catalog(), "x.toml entry #1")
-    assert expectation.applies("Linux", "6.18.1", "tmpfs")
-    assert not expectation.applies("Linux", "6.18.1", "ext4")
-    assert not expectation.applies("Linux", "5.10.0", "tmpfs")
-    assert not expectation.applies("FreeBSD", "14.0", "tmpfs")
+    assert expectation.applies("Linux", "6.18.1", ("tmpfs",))
+    assert not expectation.applies("Linux", "6.18.1", ("ext4",))
+    assert not expectation.applies("Linux", "5.10.0", ("tmpfs",))
+    assert not expectation.applies("FreeBSD", "14.0", ("tmpfs",))
+
+
+def test_provisioned_filesystem_matches_by_its_name_as_well_as_its_type():
+    by_name = parse_expectation(dict(BASE, fs=["overlay-tmpfs"]), catalog(), "x.toml entry #1")
+    upper_on_tmpfs = {"type": "overlayfs", "provisioned": {"name": "overlay-tmpfs"}}
+    upper_on_ext4 = {"type": "overlayfs", "provisioned": {"name": "overlay-ext4"}}
+    assert fs_names(upper_on_tmpfs) == ("overlayfs", "overlay-tmpfs")
+    assert fs_names({"type": "ext4"}) == ("ext4",)
+    assert by_name.applies("Linux", "6.18.1", fs_names(upper_on_tmpfs))
+    assert not by_name.applies("Linux", "6.18.1", fs_names(upper_on_ext4))
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -1,0 +1,106 @@
+"""Benchmark: steps per second of the model-based test (suite/model/), per directory, and fsx's rate if fsx is here.
+
+    python benchmarks/model_rate.py [DIR ...] [--fs NAME,...] [--steps N] [--sequence-length L]
+
+``--fs`` (root) provisions filesystems as the suite's ``--fs`` does (fixtures/provision.py) and removes them after.
+
+For each directory: random sequences (Hypothesis generation only, no shrinking) until N steps have run;
+prints steps/s, forks per step and how often each operation ran. A sequence that finds a discrepancy ends
+there and the next one starts, so the figure is throughput on that filesystem either way (the discrepancies
+found are counted). Then, if an ``fsx`` binary (xfstests' file system exerciser) is on PATH, fsx's
+operations per second on a file in the same directory, with mapped reads and writes on (its defaults).
+
+Prints figures; decides nothing (timings are never test verdicts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
+
+from fixtures.files import Workspace  # noqa: E402
+from fixtures.platform import fs_identity  # noqa: E402
+from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, platform_for  # noqa: E402
+
+
+def machine_rate(directory: Path, steps: int, length: int, provisioned: dict | None = None) -> None:
+    fs_type = fs_identity(str(directory)).type
+    platform, taken = platform_for((fs_type,))
+    if platform is None:
+        print(f"{directory} ({fs_type}): the model cannot run here: {taken['unsupported']}")
+        return
+    stats, found = RunStats(), {}
+    budget = settings(max_examples=10, stateful_step_count=length, deadline=None, database=None,
+                      phases=[Phase.generate], suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".mmapconf-bench-") as scratch:
+        workspace = Workspace(Path(scratch), provisioned)  # an overlay's files start in its lower layer
+        started = time.perf_counter()
+        while stats.steps < steps:
+            try:
+                run_state_machine_as_test(lambda: ModelMachine(workspace=workspace, platform=platform, stats=stats),
+                                          settings=budget)
+            except ModelDiscrepancy as discrepancy:
+                found[discrepancy.claim] = found.get(discrepancy.claim, 0) + 1
+        elapsed = time.perf_counter() - started
+    print(f"{directory} ({fs_type}): {stats.steps} steps in {stats.examples} sequences, {elapsed:.1f} s: "
+          f"{stats.steps / elapsed:.0f} steps/s, {stats.forks / stats.steps:.2f} forks/step"
+          + (f"; discrepancies (sequence ended there): {found}" if found else ""))
+    ops = ", ".join(f"{name} {count}" for name, count in sorted(stats.ops.items(), key=lambda kv: -kv[1]))
+    print(f"  operations: {ops}")
+
+
+def fsx_rate(directory: Path, operations: int) -> None:
+    fsx = shutil.which("fsx")
+    if fsx is None:
+        print("fsx: not available here (no fsx on PATH; xfstests, which builds it, is not packaged by Debian)")
+        return
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".mmapconf-bench-") as scratch:
+        started = time.perf_counter()
+        done = subprocess.run([fsx, "-q", "-N", str(operations), str(Path(scratch) / "fsx-file")],
+                              capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+    status = "" if done.returncode == 0 else f" (exit status {done.returncode})"
+    print(f"  fsx: {operations} operations in {elapsed:.1f} s: {operations / elapsed:.0f} ops/s{status}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="*", type=Path)
+    parser.add_argument("--fs", default="", help="filesystems to provision (root), e.g. ext4,xfs,btrfs,fuse-python")
+    parser.add_argument("--steps", type=int, default=5000, help="steps to run per directory (default 5000)")
+    parser.add_argument("--sequence-length", type=int, default=80, help="longest sequence (default 80, as the test)")
+    args = parser.parse_args()
+    for directory in args.directories:
+        machine_rate(directory, args.steps, args.sequence_length)
+        fsx_rate(directory, args.steps * 10)
+    names = [name for name in args.fs.split(",") if name]
+    if names:
+        from fixtures import provision
+        # An absolute path: the ledger checks each mount's source against what it recorded before it undoes it.
+        with tempfile.TemporaryDirectory(prefix=".mmapconf-bench-fs-", dir=Path.cwd().resolve()) as parent:
+            ledger, made = provision.provision(names, Path(parent))
+            try:
+                for fs in made:
+                    if fs.directory is None:
+                        print(f"{fs.name}: not provisioned: {fs.reason}")
+                        continue
+                    print(f"[{fs.name}]", end=" ")
+                    machine_rate(fs.directory, args.steps, args.sequence_length, fs.facts)
+                    fsx_rate(fs.directory, args.steps * 10)
+            finally:
+                for problem in ledger.teardown():
+                    print(f"teardown: {problem}")
+
+
+if __name__ == "__main__":
+    main()

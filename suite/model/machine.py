@@ -1,0 +1,649 @@
+"""The state machine: random operation sequences on a real file and its mappings, against the reference model.
+
+Each rule does one operation for real (in this process, in a second process
+that opened and mapped the file itself, or in a forked child that inherited
+this process's mappings), applies it to the model (suite/model/reference.py),
+and then checks every byte the model knows: st_size, read() of the whole
+file, and every page of every mapping in the process that holds it. Pages are
+read through /proc/self/mem (fixtures/procmem.py), so a page that would
+SIGBUS shows as unreadable and no check ever kills the process; stores touch
+memory for real only after the same read showed the page accessible.
+
+A difference raises ``ModelDiscrepancy`` naming the catalog claim whose
+invariant broke. Every rule ends with the check, so the steps Hypothesis
+prints for a shrunk failure (``state = ModelMachine(); state.truncate(...)``)
+are a runnable reproduction: ``reproduction()`` turns them into a script.
+
+Cost: at most one fork per step: a rule run ``by="child"`` (or ``in_child``)
+forks one child, and the second process is forked once per example, in the
+step that first needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform as platform_module
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from fixtures import libc, procmem
+from fixtures.files import Workspace
+from fixtures.probe import Child, probe
+from suite.expectations import EXPECTATIONS_DIR, expectation_for, expectations, kernel_in_range
+from suite.model.reference import Discrepancy, Model, Platform
+from suite.strategies import PAGE, file_sizes, pattern
+
+MAX_FILE = 5 * PAGE  # the file never grows past 5 pages
+MAX_MAP_PAGES = 6  # a mapping covers at most 6 pages (so it can reach past EOF)
+MAX_MAPS = 3  # live mappings per process
+
+MSYNC_FLAGS = {
+    "0": 0,
+    "MS_ASYNC": libc.MS_ASYNC,
+    "MS_SYNC": libc.MS_SYNC,
+    "MS_INVALIDATE": libc.MS_INVALIDATE,
+    "MS_ASYNC|MS_INVALIDATE": libc.MS_ASYNC | libc.MS_INVALIDATE,
+    "MS_SYNC|MS_INVALIDATE": libc.MS_SYNC | libc.MS_INVALIDATE,
+}
+
+anchors = st.sampled_from(["start", "eof"])  # where a position is measured from: the mapping's (or file's) start, or EOF
+deltas = st.sampled_from([0, 1, -1, PAGE - 1, PAGE]) | st.integers(-PAGE, 2 * PAGE)
+lengths = st.sampled_from([1, 8]) | st.integers(1, 2 * PAGE)
+fills = st.integers(0, 250)  # 0: zeros; else suite.strategies.pattern(fill, length), never zero
+choices = st.integers(0, MAX_MAPS - 1)  # which live mapping (modulo how many there are)
+map_pages = st.integers(1, MAX_MAP_PAGES)
+first_pages = st.integers(0, MAX_FILE // PAGE)
+trims = st.sampled_from([0, 1, PAGE - 1])  # mmap length = pages * PAGE - trim (GEOM-4: the last page is whole)
+sizes = file_sizes(0, MAX_FILE)
+holders = st.sampled_from(["self", "other", "child"])  # who does it (see the rules)
+
+
+def content(fill: int, length: int) -> bytes:
+    return bytes(length) if fill == 0 else pattern(fill, length)
+
+
+class ModelDiscrepancy(AssertionError):
+    """The kernel did what the model says it must not; ``claim`` names the catalog claim whose invariant broke."""
+
+    def __init__(self, claim: str, detail: str):
+        super().__init__(f"{claim}: {detail}")
+        self.claim = claim
+        self.detail = detail
+
+
+# -- the platform's alternatives, from the expectations -------------------------------------------
+
+
+def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tuple[str, ...]) -> str | None:
+    """The alternative recorded for an impl claim on this platform; failing an entry for this filesystem,
+    the one every entry for this OS and kernel agrees on (None if there is none, or they disagree)."""
+    entry = expectation_for(directory, claim, os_name, release, fs)
+    if entry is not None:
+        return entry.alternatives[0] if len(entry.alternatives) == 1 else None
+    found = {e.alternatives for e in expectations(directory)
+             if e.claim == claim and e.verdict == "observed" and (not e.os or e.os == os_name)
+             and kernel_in_range(release, e.kernel)}
+    if len(found) != 1:
+        return None
+    alternatives = found.pop()
+    return alternatives[0] if len(alternatives) == 1 else None
+
+
+def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:
+    """The model's Platform for this OS, kernel and filesystem (``fs``: the names it goes by, fs_names()),
+    and what it took from where (for reports).
+
+    Returns (None, taken) when an alternative the model needs is not recorded or not one it encodes;
+    ``taken["unsupported"]`` says which."""
+    uname = platform_module.uname()
+    os_name, release = uname.system, uname.release
+    needed = {
+        "bus5_untouched": "BUS-5/untouched", "bus5_copied": "BUS-5/copied", "priv4": "PRIV-4/read",
+        "priv4_untouched": "PRIV-4/untouched", "priv6": "PRIV-6", "shared4": "SHARED-4",
+        "msync_no_sync_flag": "SYNC-7/no-sync-flag", "madvise": "PAGE-4/conventional",
+    }
+    taken: dict = {}
+    values: dict = {}
+    for name, claim in needed.items():
+        alternative = _alternative(directory, claim, os_name, release, fs)
+        taken[claim] = alternative
+        if alternative is None:
+            taken["unsupported"] = f"no single recorded alternative of {claim} for {os_name} {release} on {fs[-1]}"
+            return None, taken
+        values[name] = alternative
+    if values.pop("priv4_untouched") != values["priv4"]:
+        taken["unsupported"] = "PRIV-4/untouched and PRIV-4/read take different alternatives here"
+        return None, taken
+    eof3 = expectation_for(directory, "EOF-3", os_name, release, fs)
+    values["eof3_zeroes"] = eof3 is None or eof3.verdict != "refuted"
+    taken["EOF-3"] = "holds" if values["eof3_zeroes"] else "refuted"
+    chosen = Platform(**values)
+    reason = chosen.unsupported()
+    if reason:
+        taken["unsupported"] = reason
+        return None, taken
+    return chosen, taken
+
+
+# -- what runs in the other processes (module level: children run picklable calls) -----------------
+
+_OTHER: dict = {}  # the second process's own descriptor
+
+
+def read_runs(runs: list[tuple[int, int]]) -> list[list[bytes | None]]:
+    """Each run of pages (address, count): every page's bytes, or None where an access would fault."""
+    return [procmem.read_pages(addr, pages) for addr, pages in runs]
+
+
+def other_open(path: str, inherited: list[tuple[int, int]]) -> None:
+    """The second process starts: it unmaps what it inherited from the machine, and opens the file itself."""
+    for addr, pages in inherited:
+        libc.checked("munmap", libc.munmap(addr, pages * libc.PAGE_SIZE))
+    _OTHER["fd"] = os.open(path, os.O_RDWR)
+
+
+def other_map(shared: bool, offset: int, length: int) -> int:
+    flags = libc.MAP_SHARED if shared else libc.MAP_PRIVATE
+    return libc.checked("mmap", libc.mmap(None, length, libc.PROT_READ | libc.PROT_WRITE, flags, _OTHER["fd"], offset))
+
+
+def checked_store(addr: int, data: bytes) -> bool:
+    """Store only where a read showed every byte accessible; False (nothing stored) otherwise."""
+    if not procmem.readable(addr, len(data)):
+        return False
+    libc.write_bytes(addr, data)
+    return True
+
+
+def other_unmap(addr: int, length: int) -> None:
+    libc.checked("munmap", libc.munmap(addr, length))
+
+
+def other_truncate(size: int) -> None:
+    os.ftruncate(_OTHER["fd"], size)
+
+
+def other_pwrite(data: bytes, offset: int) -> None:
+    if os.pwrite(_OTHER["fd"], data, offset) != len(data):
+        raise RuntimeError("short pwrite()")
+
+
+def child_step(op: str, args: tuple, runs: list[tuple[int, int]]) -> tuple[str, list]:
+    """A fork child's one operation, then what its (inherited) mappings show."""
+    if op == "store":
+        addr, data = args[:2]
+        if not checked_store(addr, data):
+            return "inaccessible", []
+    elif op == "store-expecting-sigbus":
+        addr, data = args[:2]
+        libc.write_bytes(addr, data)  # the model says this page is wholly past EOF: SIGBUS ends the child here
+    elif op == "truncate":
+        fd, size = args
+        os.ftruncate(fd, size)
+    elif op == "pwrite":
+        fd, data, offset = args
+        if os.pwrite(fd, data, offset) != len(data):
+            raise RuntimeError("short pwrite()")
+    return "done", read_runs(runs)
+
+
+# -- the machine -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunStats:
+    """What a run of the machine did (filled in as it goes)."""
+
+    examples: int = 0
+    steps: int = 0
+    forks: int = 0
+    ops: dict = field(default_factory=dict)
+    last: tuple | None = None  # the last discrepancy raised: (claim, detail, the steps that led to it)
+
+
+class ModelMachine(RuleBasedStateMachine):
+    """Random operation sequences against the reference model.
+
+    ``ModelMachine()`` works on a scratch file in the current directory, and
+    ``ModelMachine(directory="/dev/shm")`` elsewhere (as the reproductions do);
+    the claim test passes its workspace and the platform's alternatives.
+    """
+
+    model_class = Model
+
+    def __init__(self, directory: str | None = None, *, workspace: Workspace | None = None,
+                 platform: Platform | None = None, stats: RunStats | None = None):
+        super().__init__()
+        self.stats = stats if stats is not None else RunStats()
+        self.stats.examples += 1
+        if workspace is not None:
+            self.path = workspace.new_file(0)
+        else:
+            fd, name = tempfile.mkstemp(dir=directory or ".", prefix=".mmapconf-model-")
+            os.close(fd)
+            self.path = Path(name)
+        if platform is None:
+            from fixtures.platform import fs_identity
+            platform, taken = platform_for((fs_identity(str(self.path.parent)).type,))
+            if platform is None:
+                self.path.unlink()
+                raise RuntimeError(f"the model cannot run here: {taken['unsupported']}")
+        self.model = self.model_class(platform)
+        self.addrs: dict[int, int] = {}  # mapping id -> address (in the process that holds it)
+        self.log: list[str] = []  # the steps so far, as Hypothesis prints them
+        self._other: Child | None = None  # the second process, forked when a rule first needs it
+        self.fd = os.open(self.path, os.O_RDWR)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _step(self, kind: str, args: dict) -> None:
+        """Count the step, and log it as Hypothesis prints it (``args``: the rule's arguments, its locals())."""
+        self.stats.steps += 1
+        self.stats.ops[kind] = self.stats.ops.get(kind, 0) + 1
+        shown = ", ".join(f"{name}={value!r}" for name, value in sorted(args.items()) if name != "self")
+        self.log.append(f"state.{kind.split('/')[0]}({shown})")
+
+    def _found(self, claim: str, detail: str) -> ModelDiscrepancy:
+        """The exception for a discrepancy; the run's stats keep it, with the steps so far, in case Hypothesis
+        cannot replay it (a kernel that behaves differently on the same sequence)."""
+        self.stats.last = (claim, detail, list(self.log))
+        return ModelDiscrepancy(claim, detail)
+
+    def _fail(self, found: Discrepancy | None) -> None:
+        if found is not None:
+            raise self._found(found.claim, found.detail)
+
+    @property
+    def other(self) -> Child:
+        """The second process: it drops the mappings it inherits, then opens and maps the file itself."""
+        if self._other is None:
+            self.stats.forks += 1
+            inherited = [run for map_id in self.model.live("self") for run in self._runs(map_id)]
+            self._other = Child()
+            self._other_call(other_open, str(self.path), inherited)
+        return self._other
+
+    def _other_call(self, fn, *args):
+        outcome = self.other.call(fn, *args)
+        if outcome.kind != "returned":
+            raise RuntimeError(f"the second process's {fn.__name__} {outcome.describe()}")
+        return outcome.value
+
+    def _pick(self, holder: str, which: int, shared: bool | None = None) -> int:
+        live = self.model.live(holder, shared)
+        return live[which % len(live)]
+
+    def _has(self, holder: str, shared: bool | None = None) -> bool:
+        return bool(self.model.live(holder, shared))
+
+    def _target(self, map_id: int, anchor: str, delta: int, length: int, fill: int,
+                allow_inaccessible: bool = False) -> tuple[int, bytes] | None:
+        """Where a store lands in the mapping (byte offset) and what it stores: from the anchor, clamped into
+        the mapping and cut at the first page an access would fault on; None when the page is not accessible
+        (unless ``allow_inaccessible``: then the store stays inside that one page)."""
+        model = self.model
+        m = model.maps[map_id]
+        base = m.first_page * PAGE
+        at = min(max((base if anchor == "start" else model.size) + delta - base, 0), m.pages * PAGE - 1)
+        index = at // PAGE
+        if not m.present[index]:
+            return None
+        if not model.accessible(map_id, index):
+            if not allow_inaccessible:
+                return None
+            end = (index + 1) * PAGE
+        else:
+            last = index
+            while last + 1 < m.pages and model.accessible(map_id, last + 1):
+                last += 1
+            end = (last + 1) * PAGE
+        length = min(length, end - at)
+        return at, content(fill, length)
+
+    def _check(self) -> None:
+        """Every byte the model knows: st_size, read(), every page of every mapping, in each process."""
+        model = self.model
+        self._fail(model.check_size(os.fstat(self.fd).st_size))
+        self._fail(model.check_read(os.pread(self.fd, model.size + PAGE, 0)))
+        for map_id in model.live("self"):
+            self._check_views(map_id, read_runs(self._runs(map_id)))
+        others = model.live("other")
+        if others:
+            seen = self._other_call(read_runs, [run for map_id in others for run in self._runs(map_id)])
+            for map_id in others:
+                runs = self._runs(map_id)
+                self._check_views(map_id, seen[:len(runs)])
+                seen = seen[len(runs):]
+
+    def _runs(self, map_id: int, addr: int | None = None) -> list[tuple[int, int]]:
+        addr = self.addrs[map_id] if addr is None else addr
+        return [(addr + first * PAGE, count) for first, count in self.model.runs(map_id)]
+
+    def _check_views(self, map_id: int, seen: list[list[bytes | None]]) -> None:
+        for (first, count), pages in zip(self.model.runs(map_id), seen):
+            for k in range(count):
+                self._fail(self.model.check_view(map_id, first + k, pages[k]))
+
+    def _disagree_on_access(self, map_id: int, at: int, length: int, seen: list[bytes | None]) -> None:
+        """A store found a page unreadable that the model says it can touch: report the page (``seen``: the
+        store range's pages as read in the process holding the mapping)."""
+        for k, page in enumerate(seen):
+            self._fail(self.model.check_view(map_id, at // PAGE + k, page))
+        raise self._found("GEOM-2", f"a store to m{map_id} at {at} (+{length}) faulted where the model "
+                                         f"says every page is accessible, yet each page reads as the model says")
+
+    def _mmap_args(self, shared: bool, page: int, pages: int, trim: int) -> tuple[int, int, int]:
+        flags = libc.MAP_SHARED if shared else libc.MAP_PRIVATE
+        return page * PAGE, pages * PAGE - trim, flags
+
+    # -- rules -----------------------------------------------------------------------------------------
+    # ``by``: "self" (this process), "other" (the second process, through its own descriptor and mappings) or
+    # "child" (a child forked for this one step, inheriting this process's descriptor and mappings).
+
+    @initialize(size=sizes, fill=st.integers(1, 250))
+    def start(self, size, fill):
+        """The file's first contents, written with pwrite()."""
+        self._step("start", locals())
+        data = pattern(fill, size)
+        if data and os.pwrite(self.fd, data, 0) != size:
+            raise RuntimeError("short pwrite()")
+        self.model.initial(data)
+        self._check()
+
+    @rule(fill=st.integers(1, 250))
+    def pollute_tail(self, fill):
+        """fsx's EOF pollution: map the page holding EOF MAP_SHARED and fill its bytes past EOF. The mapping stays
+        (as one of this process's, if there is room for it: a page kept mapped is what some filesystems need to
+        keep the bytes), else it is unmapped at once. The file must not change (EOF-2, EOF-4); later growth must
+        not show those bytes (EOF-3, EOF-7)."""
+        self._step("pollute_tail", locals())
+        model = self.model
+        if model.size % PAGE:
+            page = model.size // PAGE
+            result = libc.mmap(None, PAGE, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, self.fd, page * PAGE)
+            if not result.ok:
+                raise self._found("GEOM-2", f"mmap of the EOF page (offset {page * PAGE}) failed: {result.errno_name}")
+            map_id = model.mmap("self", True, page, 1)
+            self.addrs[map_id] = result.value
+            keep = len(model.live("self")) <= MAX_MAPS
+            try:
+                self._store(map_id, "eof", 0, PAGE, fill)
+            finally:
+                if not keep:
+                    libc.munmap(result.value, PAGE)
+                    model.munmap(map_id, 0, 1)
+        self._check()
+
+    @rule(size=sizes, by=holders)
+    def truncate(self, size, by):
+        """ftruncate() up, down, to the same size, inside a page or to 0 (BUS-2: by this or another process)."""
+        self._step(f"truncate/{by}", locals())
+        if by == "self":
+            os.ftruncate(self.fd, size)
+            self.model.truncate(size)
+        elif by == "other":
+            self._other_call(other_truncate, size)
+            self.model.truncate(size, "other")
+        else:
+            self._fork("truncate", (self.fd, size), lambda: self.model.truncate(size, "child"))
+        self._check()
+
+    @rule(anchor=anchors, delta=deltas, length=lengths, fill=fills, by=holders)
+    def pwrite(self, anchor, delta, length, fill, by):
+        """pwrite() possibly past EOF (leaving a hole), growing the file (SHARED-4: seen through mappings)."""
+        self._step(f"pwrite/{by}", locals())
+        self._pwrite(max((0 if anchor == "start" else self.model.size) + delta, 0), length, fill, by)
+
+    def _pwrite(self, offset: int, length: int, fill: int, by: str) -> None:
+        length = min(length, MAX_FILE - offset)
+        if length > 0:
+            data = content(fill, length)
+            if by == "self":
+                if os.pwrite(self.fd, data, offset) != length:
+                    raise RuntimeError("short pwrite()")
+                self.model.pwrite(offset, data)
+            elif by == "other":
+                self._other_call(other_pwrite, data, offset)
+                self.model.pwrite(offset, data, "other")
+            else:
+                self._fork("pwrite", (self.fd, data, offset), lambda: self.model.pwrite(offset, data, "child"))
+        self._check()
+
+    @rule(gap=st.sampled_from([1, PAGE]) | st.integers(1, 2 * PAGE), length=lengths, fill=fills, by=holders)
+    def write_past_eof(self, gap, length, fill, by):
+        """EOF-7's operation: lseek() past the end and write(), leaving a hole of ``gap`` bytes that reads as zero."""
+        self._step(f"write_past_eof/{by}", locals())
+        self._pwrite(self.model.size + gap, length, fill, by)
+
+    @precondition(lambda self: len(self.model.live("self")) < MAX_MAPS)
+    @rule(shared=st.booleans(), page=first_pages, pages=map_pages, trim=trims)
+    def mmap(self, shared, page, pages, trim):
+        """mmap() PROT_READ|PROT_WRITE at a page-aligned offset, its length possibly past EOF (GEOM-4: a
+        length short of a page multiple maps the whole last page)."""
+        self._step("mmap", locals())
+        offset, length, flags = self._mmap_args(shared, page, pages, trim)
+        result = libc.mmap(None, length, libc.PROT_READ | libc.PROT_WRITE, flags, self.fd, offset)
+        if not result.ok:
+            raise self._found("GEOM-2", f"mmap(length {length}, {'MAP_SHARED' if shared else 'MAP_PRIVATE'}, "
+                                             f"offset {offset}) failed: {result.errno_name}")
+        map_id = self.model.mmap("self", shared, page, pages)
+        self.addrs[map_id] = result.value
+        self._check()
+
+    @precondition(lambda self: len(self.model.live("other")) < MAX_MAPS)
+    @rule(shared=st.booleans(), page=first_pages, pages=map_pages, trim=trims)
+    def other_mmap(self, shared, page, pages, trim):
+        """The second process maps the file itself (SHARED-1, PRIV-2)."""
+        self._step("other_mmap", locals())
+        offset, length, _ = self._mmap_args(shared, page, pages, trim)
+        outcome = self.other.call(other_map, shared, offset, length)
+        if outcome.kind != "returned":
+            raise self._found("GEOM-2", f"the second process's mmap(offset {offset}, length {length}) "
+                                             f"{outcome.describe()}")
+        map_id = self.model.mmap("other", shared, page, pages)
+        self.addrs[map_id] = outcome.value
+        self._check()
+
+    def _store(self, map_id: int, anchor, delta, length, fill, in_child: bool = False) -> None:
+        if in_child:
+            return self._fork_store(map_id, anchor, delta, length, fill)
+        target = self._target(map_id, anchor, delta, length, fill)
+        if target is not None:
+            at, data = target
+            addr = self.addrs[map_id] + at
+            run = [(self.addrs[map_id] + (at // PAGE) * PAGE, (at + len(data) - 1) // PAGE - at // PAGE + 1)]
+            if self.model.maps[map_id].holder == "self":
+                if not checked_store(addr, data):
+                    self._disagree_on_access(map_id, at, len(data), read_runs(run)[0])
+            elif not self._other_call(checked_store, addr, data):
+                self._disagree_on_access(map_id, at, len(data), self._other_call(read_runs, run)[0])
+            self.model.store(map_id, at, data)
+        self._check()
+
+    def _fork_store(self, parent: int, anchor, delta, length, fill) -> None:
+        """A fork child stores through an inherited mapping (shared: FORK-2; private: FORK-3, FORK-4); on a
+        page wholly past EOF it must get SIGBUS (BUS-1, BUS-2)."""
+        target = self._target(parent, anchor, delta, length, fill, allow_inaccessible=True)
+        if target is not None:
+            at, data = target
+            addr = self.addrs[parent] + at
+            if not self.model.accessible(parent, at // PAGE):
+                self._fork("store-expecting-sigbus", (addr, data, parent, at // PAGE), lambda: None)
+            else:
+                def apply():
+                    child = {m.parent: i for i, m in self.model.maps.items() if m.holder == "child"}[parent]
+                    self.model.store(child, at, data)
+                self._fork("store", (addr, data, parent, at, len(data)), apply)
+        self._check()
+
+    @precondition(lambda self: self._has("self", True))
+    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills, in_child=st.booleans())
+    def store_shared(self, which, anchor, delta, length, fill, in_child):
+        """A store through a MAP_SHARED mapping (past EOF too, up to the end of the EOF page), here or in a
+        fork child."""
+        self._step("store_shared" + ("/child" if in_child else ""), locals())
+        self._store(self._pick("self", which, True), anchor, delta, length, fill, in_child)
+
+    @precondition(lambda self: self._has("self", False))
+    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills, in_child=st.booleans())
+    def store_private(self, which, anchor, delta, length, fill, in_child):
+        """A store through a MAP_PRIVATE mapping (copy-on-write), here or in a fork child."""
+        self._step("store_private" + ("/child" if in_child else ""), locals())
+        self._store(self._pick("self", which, False), anchor, delta, length, fill, in_child)
+
+    @precondition(lambda self: self._has("other"))
+    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills)
+    def other_store(self, which, anchor, delta, length, fill):
+        """The second process stores through one of its own mappings."""
+        self._step("other_store", locals())
+        self._store(self._pick("other", which), anchor, delta, length, fill)
+
+    def _munmap(self, holder: str, which: int, first: int, count: int) -> None:
+        map_id = self._pick(holder, which)
+        first, present = self._in_run(map_id, first)  # only pages still mapped: a hole may hold another mapping now
+        count = min(count, present)
+        addr, length = self.addrs[map_id] + first * PAGE, count * PAGE
+        if holder == "self":
+            result = libc.munmap(addr, length)
+            failed = None if result.ok else result.errno_name
+        else:
+            outcome = self.other.call(other_unmap, addr, length)
+            failed = None if outcome.kind == "returned" else outcome.describe()
+        if failed:
+            raise self._found("UNMAP-3", f"munmap of pages {first}..{first + count - 1} of m{map_id}: {failed}")
+        self.model.munmap(map_id, first, count)
+        self._check()
+
+    @precondition(lambda self: self._has("self"))
+    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
+    def munmap(self, which, first, count):
+        """munmap() of the whole mapping or part of it (UNMAP-3: the rest stays usable)."""
+        self._step("munmap", locals())
+        self._munmap("self", which, first, count)
+
+    @precondition(lambda self: self._has("other"))
+    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
+    def other_munmap(self, which, first, count):
+        """The second process unmaps one of its mappings, whole or in part."""
+        self._step("other_munmap", locals())
+        self._munmap("other", which, first, count)
+
+    def _in_run(self, map_id: int, first: int) -> tuple[int, int]:
+        """A present page at or after ``first`` (modulo the mapping) and how many present pages follow it."""
+        m = self.model.maps[map_id]
+        first %= m.pages
+        runs = self.model.runs(map_id)
+        for run_first, run_count in runs:
+            if run_first <= first < run_first + run_count:
+                return first, run_first + run_count - first
+        return runs[0]
+
+    @precondition(lambda self: self._has("self"))
+    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), length=lengths,
+          flags=st.sampled_from(list(MSYNC_FLAGS)))
+    def msync(self, which, first, length, flags):
+        """msync() with each valid flag combination, on a page-aligned address, any length (SYNC-6)."""
+        self._step("msync", locals())
+        map_id = self._pick("self", which)
+        start, pages = self._in_run(map_id, first)
+        length = min(length, pages * PAGE)
+        result = libc.msync(self.addrs[map_id] + start * PAGE, length, MSYNC_FLAGS[flags])
+        m = self.model.maps[map_id]
+        no_sync_flag = not MSYNC_FLAGS[flags] & (libc.MS_SYNC | libc.MS_ASYNC)
+        rejected = no_sync_flag and self.model.platform.msync_no_sync_flag == "einval"
+        if result.ok == rejected or (rejected and result.errno_name != "EINVAL"):
+            claim = ("SYNC-7/no-sync-flag" if no_sync_flag else "SYNC-10" if not m.shared
+                     else "SYNC-5" if flags == "MS_SYNC|MS_INVALIDATE" else "SYNC-6")
+            raise self._found(claim, f"msync({flags}) on {length} bytes of m{map_id} "
+                                          f"{'failed: ' + str(result.errno_name) if not result.ok else 'succeeded'}"
+                                          f", the model says it {'fails (EINVAL)' if rejected else 'succeeds'}")
+        self.model.msync(map_id)
+        self._check()
+
+    @precondition(lambda self: self._has("self"))
+    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
+    def madvise_dontneed(self, which, first, count):
+        """madvise(MADV_DONTNEED): shared pages keep showing the file; private copies as PRIV-6 recorded."""
+        self._step("madvise_dontneed", locals())
+        map_id = self._pick("self", which)
+        start, pages = self._in_run(map_id, first)
+        count = min(count, pages)
+        result = libc.madvise(self.addrs[map_id] + start * PAGE, count * PAGE, libc.MADV_DONTNEED)
+        if result.ok != (self.model.platform.madvise == "accepted"):
+            raise self._found("PAGE-4/conventional", f"madvise(MADV_DONTNEED) on m{map_id} "
+                                                          f"{'succeeded' if result.ok else 'failed: ' + str(result.errno_name)}")
+        if result.ok:
+            self.model.dontneed(map_id, start, count)
+        self._check()
+
+    # -- a forked child (one fork per step) -------------------------------------------------------------
+
+    def _fork(self, op: str, args: tuple, model_op) -> None:
+        """Fork a child (inheriting this process's mappings), run one operation there, and check what the
+        child's mappings show after it (the caller then checks this process)."""
+        self.stats.forks += 1
+        children = self.model.fork()
+        runs = [run for parent, child in children.items() for run in self._runs(child, self.addrs[parent])]
+        try:
+            outcome = probe(child_step, op, args, runs)
+            if op == "store-expecting-sigbus":
+                if outcome.kind == "signalled" and outcome.signal == signal.SIGBUS:
+                    return
+                map_id, index = args[2], args[3]
+                if outcome.kind == "returned":  # the store went through: the page was accessible after all
+                    self._fail(self.model.check_view(map_id, index, b"\0" * PAGE))
+                raise self._found("BUS-1", f"a fork child's store to page {index} of m{map_id}, wholly past "
+                                                f"EOF {self.model.size}, {outcome.describe()}; the model says SIGBUS")
+            if outcome.kind != "returned":
+                raise RuntimeError(f"the fork child {outcome.describe()}: {outcome.error or ''}")
+            status, seen = outcome.value
+            if status == "inaccessible":
+                map_id, at, length = args[2:5]
+                for index in range(at // PAGE, (at + length - 1) // PAGE + 1):
+                    self._fail(self.model.check_view(map_id, index, None))
+                raise self._found("GEOM-2", "the fork child could not store where the model says it can")
+            model_op()
+            for parent, child in children.items():
+                pieces = len(self.model.runs(child))
+                self._check_views(child, seen[:pieces])
+                seen = seen[pieces:]
+        finally:
+            self.model.end_fork()
+
+    def teardown(self):
+        for map_id in self.model.live("self"):
+            for first, count in self.model.runs(map_id):
+                libc.munmap(self.addrs[map_id] + first * PAGE, count * PAGE)
+        if self._other is not None:
+            self._other.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+        procmem.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+# -- the shrunk failure, as a script ----------------------------------------------------------------
+
+
+def reproduction(notes: list[str], machine: type, directory: str) -> str:
+    """The steps Hypothesis printed for the minimal failing sequence, as a runnable Python script."""
+    lines = [line for note in notes for line in note.splitlines()]
+    steps = [line for line in lines if line.startswith("state.")]
+    script = ["# run from the mmapconf checkout's top directory, e.g. python - < this-file",
+              f"from {machine.__module__} import {machine.__qualname__}",
+              f"state = {machine.__qualname__}(directory={directory!r})"]
+    body = [s for s in steps if s != "state.teardown()"]
+    script += ["try:"] + [f"    {s}" for s in body] + ["finally:", "    state.teardown()"]
+    return "\n".join(script)
+
+
+def steps_in(repro: str) -> int:
+    """How many operations a reproduction runs."""
+    return sum(1 for line in repro.splitlines() if line.strip().startswith("state.") and "teardown" not in line)
