@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from fixtures import files
+from fixtures.files import EDGE_SIZES, PATTERN_SEEDS
 from fixtures.libc import PAGE_SIZE as PAGE, round_up
 
-EDGE_SIZES = (0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE - 1, 2 * PAGE, 2 * PAGE + 1, 3 * PAGE + 1)
+pattern = files.pattern  # the scenarios' file contents (a read-only image holds exactly these: fixtures/files.py)
 MAX_PAGES = 4
 
 
@@ -22,14 +24,7 @@ def page_offsets(max_page: int) -> st.SearchStrategy[int]:
     return st.integers(0, max(max_page, 0)).map(lambda k: k * PAGE)
 
 
-fill_seeds = st.integers(1, 250)
-
-
-def pattern(seed: int, size: int) -> bytes:
-    """A file's content: ``size`` non-zero bytes determined by ``seed`` (so zeros stand out).
-    It repeats every 255 bytes, so large files are cheap."""
-    period = bytes((seed + 7 * i) % 255 + 1 for i in range(255))
-    return (period * (size // 255 + 1))[:size]
+fill_seeds = st.integers(PATTERN_SEEDS.start, PATTERN_SEEDS.stop - 1)
 
 
 def eof_page_end(size: int) -> int:

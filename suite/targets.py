@@ -88,10 +88,12 @@ def _fs_names(values: list[str]) -> list[str]:
 
 def _list_filesystems() -> str:
     lines = ["filesystems mmapconf can provision (--fs NAME[,NAME...] or --fs all):"]
-    for name, reason in provision.availability().items():
+    known = provision.availability()
+    width = max(map(len, known))
+    for name, reason in known.items():
         fs = provision.FILESYSTEMS.get(name)
-        lines.append(f"  {name:<10} {'available' if reason is None else 'unavailable'}"
-                     f"{'  ' + fs.description if fs and reason is None else ''}{'  ' + reason if reason else ''}")
+        lines.append(f"  {name:<{width}}  {'available  ' if reason is None else 'unavailable'}"
+                     f"  {fs.description if fs and reason is None else reason}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ finding to ``conformance.judge``; at the end of the test the verdict is:
   shrunk, minimal counterexample);
 - observed: an implementation-defined claim took the recorded alternative(s);
 - holds: every example held;
-- unsupported: the test said so (``conformance.unsupported(reason)``);
+- unsupported: the test said so (``conformance.unsupported(reason)``), or no
+  example could be set up on the target (each was rejected: ``conformance.reject``);
 - error: anything else went wrong (including a test that judged nothing).
 
 The verdict travels to the controlling process in the report's
@@ -18,13 +19,18 @@ The verdict travels to the controlling process in the report's
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import hypothesis
 import pytest
+from hypothesis.errors import Unsatisfiable
 from pytest_forked import forked_run_report
 
 from fixtures.files import Workspace
@@ -51,6 +57,7 @@ class ClaimRecord:
     verdict: str | None = None
     detail: str = ""
     counterexample: dict | None = None
+    rejected: Counter = field(default_factory=Counter)  # why drawn examples could not be set up here
     started: float = field(default_factory=time.monotonic)
 
     def add(self, finding: Finding, params: Any, observation: Any, examples: int = 1) -> None:
@@ -87,7 +94,8 @@ class Conformance:
     def __init__(self, record: ClaimRecord):
         self.claim = record.claim
         self.target = record.target
-        self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.unsupported)
+        self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.unsupported,
+                                   self.reject)
         self.state_dir = Path(record.target.state_dir)
         self._record = record
 
@@ -97,12 +105,30 @@ class Conformance:
     def judge(self, judge: Callable[[Any, Any], Finding], params: Any, observation: Any, examples: int = 1) -> None:
         """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it).
 
-        ``examples``: how many examples the observation covers (the model test judges all its sequences at once)."""
+        ``examples``: how many examples the observation covers (the model test judges all its sequences at once).
+        On a read-only target an example whose scenario had a write refused (EROFS) is rejected, not judged."""
+        if self.workspace.read_only and _refused_by_read_only(plain(observation)):
+            self.reject(f"read-only filesystem ({self.target.id}): the example writes (EROFS)")
         self._record.add(judge(params, observation), params, observation, examples)
 
     @staticmethod
     def unsupported(reason: str) -> None:
         pytest.skip(f"unsupported: {reason}")
+
+    def reject(self, reason: str) -> None:
+        """This example cannot be set up on the target (another may): Hypothesis draws another. If none can,
+        the claim is unsupported here, for the reason given most often."""
+        self._record.rejected[reason] += 1
+        hypothesis.reject()
+
+
+def _refused_by_read_only(value: Any) -> bool:
+    """Whether a plain() observation holds an EROFS (a child's errno, an errno name, an error message)."""
+    if isinstance(value, dict):
+        return value.get("errno") == errno.EROFS or any(map(_refused_by_read_only, value.values()))
+    if isinstance(value, list):
+        return any(map(_refused_by_read_only, value))
+    return isinstance(value, str) and ("EROFS" in value or os.strerror(errno.EROFS) in value)
 
 
 @pytest.fixture
@@ -203,6 +229,10 @@ def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None,
     return expectation, as_expected
 
 
+def _reasons(rejected: Counter) -> str:
+    return "; ".join(f"{reason} ({count}x)" for reason, count in rejected.most_common(2))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     record = item.stash.get(_RECORD, None)
@@ -225,6 +255,12 @@ def pytest_runtest_call(item: pytest.Item):
         record.verdict, record.detail = "unsupported", str(skip.msg).removeprefix("unsupported: ")
         _finish(item, record)
         raise
+    except Unsatisfiable:
+        if not record.rejected:
+            raise
+        record.verdict, record.detail = "unsupported", f"no example could be set up: {_reasons(record.rejected)}"
+        _finish(item, record)
+        pytest.skip(f"unsupported: {record.detail}")
     except BaseException as error:
         record.verdict, record.detail = "error", f"{type(error).__name__}: {error}"
         _finish(item, record)
@@ -233,6 +269,9 @@ def pytest_runtest_call(item: pytest.Item):
         record.verdict, record.detail = "error", "the test judged no example"
     else:
         record.verdict = "observed" if record.alternatives else "holds"
+        if record.rejected:
+            record.detail = (f"{record.examples} examples ran; {sum(record.rejected.values())} drawn could not be "
+                             f"set up here: {_reasons(record.rejected)}")
     expectation, as_expected = _finish(item, record)
     if record.verdict == "error":
         pytest.fail(f"{record.claim.id}: {record.detail}", pytrace=False)

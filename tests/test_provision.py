@@ -94,17 +94,20 @@ def test_teardown_never_unmounts_what_it_did_not_mount(tmp_path):
 def test_suite_run_with_fs_leaves_nothing(tmp_path):
     report = tmp_path / "r.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-k", "SYNC-4", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
+        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-k", "SYNC-4 or EOF-1", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
          f"--report={report}"],
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert mounts_under(tmp_path) == [] and loops_backed_by(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".hypothesis") == ["r.json"]
     import json
-    cells = {r["target"]: r for r in json.loads(report.read_text())["results"] if r["claim"] == "SYNC-4"}
+    results = json.loads(report.read_text())["results"]
+    cells = {r["target"]: r for r in results if r["claim"] == "SYNC-4"}
     assert cells["tmpfs"]["verdict"] == cells["ext4"]["verdict"] == "holds"
-    assert cells["squashfs"]["verdict"] == "unsupported" and "read-only" in cells["squashfs"]["detail"]
+    assert cells["squashfs"]["verdict"] == "unsupported" and "read-only" in cells["squashfs"]["detail"]  # it writes
     assert cells["vfat"]["verdict"] == "unsupported" and "kernel" in cells["vfat"]["detail"]
+    reads = {r["target"]: r for r in results if r["claim"] == "EOF-1"}  # reads only: runs on the image's files
+    assert reads["squashfs"]["verdict"] in ("holds", "refuted") and reads["squashfs"]["examples"] > 0
 
 
 def _die_with_scratch_mount(image, parent):

@@ -70,6 +70,20 @@ def test_scenario_breaks(conformance, target, n):
     raise OSError(5, "set-up failed")
 
 
+@pytest.mark.claim("SYNC-3")
+@given(n=st.integers(0, 10))
+def test_no_example_can_be_set_up(conformance, target, n):
+    conformance.reject("the target cannot hold this file")
+
+
+@pytest.mark.claim("SYNC-2")
+@given(n=st.integers(0, 10))
+def test_odd_examples_cannot_be_set_up(conformance, target, n):
+    if n % 2:
+        conformance.reject("odd files do not fit")
+    conformance.judge(judge_always_holds, n, n)
+
+
 LEAKED = []
 
 
@@ -170,6 +184,20 @@ def test_unsupported_is_a_skip_with_reason(run):
     assert result.ret == 0
     result.assert_outcomes(skipped=1)
     assert cells["SYNC-8"]["verdict"] == "unsupported" and cells["SYNC-8"]["detail"] == "no such thing here"
+
+
+def test_claim_whose_every_example_is_rejected_is_unsupported_with_the_reason(run):
+    result, cells = run("test_claims.py::test_no_example_can_be_set_up")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1)
+    assert cells["SYNC-3"]["verdict"] == "unsupported"
+    assert cells["SYNC-3"]["detail"].startswith("no example could be set up: the target cannot hold this file (")
+
+
+def test_rejected_examples_are_counted_in_the_verdict_of_those_that_ran(run):
+    result, cells = run("test_claims.py::test_odd_examples_cannot_be_set_up")
+    assert result.ret == 0 and cells["SYNC-2"]["verdict"] == "holds" and cells["SYNC-2"]["examples"] > 0
+    assert "could not be set up here: odd files do not fit" in cells["SYNC-2"]["detail"]
 
 
 def test_test_that_judges_nothing_is_an_error(run):

@@ -182,7 +182,7 @@ def load_past_mapping_end(workspace: Workspace, case: PastMappingEnd) -> AccessS
     """Map one page more than needed and munmap it, so the page past the mapping is unmapped; load from it in a child."""
     end = round_up(case.length)
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDWR", end + PAGE, ("PROT_READ",), case.flags, case.offset)
+        addr = steps.map_file(str(path), "O_RDONLY", end + PAGE, ("PROT_READ",), case.flags, case.offset)
         try:
             steps.unmap(addr + end, PAGE)  # what is left, [addr, addr + end), is the mapping the claim speaks of
             outcome = probe(load_if_unmapped, addr + end + case.byte)
@@ -219,7 +219,7 @@ class EofPageEndSeen:
 def load_past_eof_page_end(workspace: Workspace, case: PastEofPageEnd) -> EofPageEndSeen:
     """In a mapping longer than the file: read the tail of the EOF page, then load the first byte after it."""
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
-        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
+        with steps.mapped(str(path), "O_RDONLY", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
             eof_at = mapping.addr + case.file_size - case.offset
             boundary_at = mapping.addr + round_up(case.file_size) - case.offset
             tail = probe(steps.read, eof_at, boundary_at - eof_at)

@@ -30,7 +30,7 @@ class TailSeen:
 def read_tail(workspace: Workspace, case: TailRead) -> TailSeen:
     """Map the file and, in a child, read every byte from EOF to the end of its page."""
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
-        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
+        with steps.mapped(str(path), "O_RDONLY", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
             outcome = probe(steps.read, mapping.addr + case.file_size - case.offset, eof_page_end(case.file_size) - case.file_size)
     return TailSeen(outcome.as_dict())
 
