@@ -11,7 +11,8 @@ Files ``suite/expectations/*.toml`` hold ``[[expect]]`` tables:
     reason = "why the platform behaves so"
     reference = "where that behaviour is specified or explained"
 
-A matching entry turns a refutation into an expected failure; if the claim
+A matching entry turns a refutation into an expected failure (an entry naming
+the filesystem takes precedence over one for every filesystem); if the claim
 starts to hold (or takes another alternative), the test fails and says so.
 Without an entry a normative or derived claim is expected to hold.
 """
@@ -132,8 +133,7 @@ def fs_names(fs: dict) -> tuple[str, ...]:
 
 def expectation_for(directory: Path, claim_id: str, os_name: str, kernel_release: str,
                     fs: tuple[str, ...]) -> Expectation | None:
-    """The first expectation in ``directory`` recorded for this claim on this platform, if any."""
-    for expectation in expectations(directory):
-        if expectation.claim == claim_id and expectation.applies(os_name, kernel_release, fs):
-            return expectation
-    return None
+    """The expectation in ``directory`` recorded for this claim on this platform, if any: the first one that
+    names this filesystem, else the first one for any filesystem."""
+    matching = [e for e in expectations(directory) if e.claim == claim_id and e.applies(os_name, kernel_release, fs)]
+    return next((e for e in matching if e.fs), matching[0] if matching else None)

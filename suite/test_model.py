@@ -23,16 +23,12 @@ def test_catalog_claims_hold_together_under_random_sequences(conformance, target
     # The property is the state machine itself: Hypothesis draws every operation in this process and
     # shrinks a failing sequence (run_state_machine_as_test inside the scenario), with this profile's
     # max_examples as the number of sequences.
-    fs_type = target.fs["type"]
-    if fs_type == "hugetlbfs":
-        conformance.unsupported("hugetlbfs files have no write() and only whole huge pages: the model's "
-                                "pwrite() and ftruncate() to any size cannot run")
     if conformance.workspace.read_only:
         conformance.unsupported(f"read-only filesystem ({target.id}): every sequence writes its file")
     platform, taken = platform_for(fs_names(target.fs), pytestconfig.getoption("expectations"))
     if platform is None:
         conformance.unsupported(taken["unsupported"])
-    case = scenario.SequenceRun(fs_type, settings.default.max_examples, STEPS_PER_SEQUENCE, taken)
+    case = scenario.SequenceRun(target.fs["type"], settings.default.max_examples, STEPS_PER_SEQUENCE, taken)
     seen = scenario.run_sequences(conformance.workspace, case, platform, target.directory)
     try:
         conformance.judge(scenario.judge_sequences_consistent, case, seen, examples=seen.examples)

@@ -7,6 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from fixtures.libc import round_up
+from fixtures.platform import PAGE_CACHE_ELSEWHERE
 from suite.scenarios import page as scenario
 from suite.strategies import PAGE, file_sizes
 
@@ -30,6 +31,8 @@ def _exec_allowed(target, prot: tuple[str, ...]) -> bool:
 
 
 def _require_evicted(conformance, target, seen) -> None:
+    if target.fs["type"] in PAGE_CACHE_ELSEWHERE:  # eviction and residency cannot be checked through the file
+        conformance.unsupported(PAGE_CACHE_ELSEWHERE[target.fs["type"]])
     if seen.cached_before:
         conformance.unsupported(scenario.unsupported_reason(seen.cached_before, target.fs["type"]))
 

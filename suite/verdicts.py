@@ -34,6 +34,7 @@ from hypothesis.errors import Unsatisfiable
 from pytest_forked import forked_run_report
 
 from fixtures.files import Workspace
+from fixtures.libc import PAGE_SIZE
 from fixtures.platform import host_identity
 from suite.catalog import CatalogError, Claim, catalog
 from suite.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names
@@ -193,10 +194,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if claim is None:
         return
     record = item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
-    if record.target.unavailable:
-        record.verdict, record.detail = "unsupported", record.target.unavailable
+    reason = record.target.unavailable or _target_unsupported(record.target)
+    if reason:
+        record.verdict, record.detail = "unsupported", reason
         _finish(item, record)
-        pytest.skip(f"unsupported: {record.target.unavailable}")
+        pytest.skip(f"unsupported: {reason}")
+
+
+def _target_unsupported(target: Target) -> str | None:
+    """Why no claim test can run on this target (None: they can)."""
+    huge_page = (target.fs.get("provisioned") or {}).get("huge_page_size")
+    if huge_page:
+        return (f"hugetlbfs: its files are whole {huge_page >> 20} MiB pages, sized by ftruncate() and filled through "
+                f"mappings only (no write()), while the claim tests draw sizes and offsets in {PAGE_SIZE >> 10} KiB "
+                f"pages and write their files")
+    return None
 
 
 class RunAlone:

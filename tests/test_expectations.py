@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from suite.catalog import CatalogError, catalog
-from suite.expectations import fs_names, kernel_in_range, load_expectations, parse_expectation
+from suite.expectations import expectation_for, fs_names, kernel_in_range, load_expectations, parse_expectation
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 
@@ -28,6 +28,25 @@ def test_predicate_matches_os_kernel_and_filesystem():
     assert not expectation.applies("Linux", "6.18.1", ("ext4",))
     assert not expectation.applies("Linux", "5.10.0", ("tmpfs",))
     assert not expectation.applies("FreeBSD", "14.0", ("tmpfs",))
+
+
+def test_entry_for_the_filesystem_takes_precedence_over_one_for_every_filesystem(tmp_path):
+    (tmp_path / "a.toml").write_text(EVERY_FS + THIS_FS)
+    (tmp_path / "b.toml").write_text(THIS_FS.replace("overlayfs", "tmpfs"))
+    assert expectation_for(tmp_path, "BUS-5/untouched", "Linux", "6.18.1", ("overlayfs", "overlay-ext4")).fs == ("overlayfs",)
+    assert expectation_for(tmp_path, "BUS-5/untouched", "Linux", "6.18.1", ("ext4",)).fs == ()
+
+
+EVERY_FS = '''
+[[expect]]
+claim = "BUS-5/untouched"
+verdict = "observed"
+alternatives = ["sigbus"]
+os = "Linux"
+reason = "r"
+reference = "x"
+'''
+THIS_FS = EVERY_FS.replace('os = "Linux"', 'os = "Linux"\nfs = ["overlayfs"]').replace('["sigbus"]', '["old-contents", "sigbus"]')
 
 
 def test_provisioned_filesystem_matches_by_its_name_as_well_as_its_type():

@@ -142,6 +142,20 @@ def test_platform_comes_from_the_expectations(tmp_path):
     assert none is None and "BUS-5/untouched" in why["unsupported"]
 
 
+def test_filesystem_entry_with_several_alternatives_takes_the_one_every_filesystem_agrees_on(tmp_path):
+    general = (f'[[expect]]\nclaim = "{{claim}}"\nverdict = "observed"\nalternatives = [{{alternatives}}]\nos = "Linux"\n'
+               f'{{fs}}reason = "r"\nreference = "x"\n\n')
+    entries = [("BUS-5/untouched", '"sigbus"', ""), ("BUS-5/copied", '"sigbus"', ""), ("PRIV-4/read", '"seen"', ""),
+               ("PRIV-4/untouched", '"seen"', ""), ("PRIV-6", '"file-contents"', ""), ("SHARED-4", '"seen"', ""),
+               ("SYNC-7/no-sync-flag", '"einval"', ""), ("PAGE-4/conventional", '"accepted"', ""),
+               ("BUS-5/untouched", '"old-contents", "sigbus"', 'fs = ["overlayfs"]\n'),
+               ("BUS-5/copied", '"private-copy"', 'fs = ["xfs"]\n')]
+    (tmp_path / "x.toml").write_text("".join(general.format(claim=c, alternatives=a, fs=f) for c, a, f in entries))
+    platform, taken = platform_for(("overlayfs", "overlay-ext4"), tmp_path)
+    assert taken["BUS-5/untouched"] == "sigbus"
+    assert platform_for(("xfs",), tmp_path)[1]["BUS-5/copied"] == "private-copy"
+
+
 def test_every_claim_the_model_names_is_in_the_catalog_and_in_what_model_1_derives_from():
     cat = catalog()
     claim = cat["MODEL-1"]

@@ -82,17 +82,22 @@ class ModelDiscrepancy(AssertionError):
 
 def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tuple[str, ...]) -> str | None:
     """The alternative recorded for an impl claim on this platform; failing an entry for this filesystem,
-    the one every entry for this OS and kernel agrees on (None if there is none, or they disagree)."""
+    the one every entry for this OS and kernel agrees on (those for every filesystem, if there are any; None if
+    there is none, or they disagree).
+
+    Where this filesystem's entry records several alternatives (overlayfs: a mapping made before the file's
+    copy-up keeps the lower file), the one every entry agrees on, if it is among them: the model's file is
+    opened read-write before anything maps it, so it is always the copied-up file."""
+    entries = [e for e in expectations(directory) if e.claim == claim and e.verdict == "observed"
+               and (not e.os or e.os == os_name) and kernel_in_range(release, e.kernel)]
+    found = {e.alternatives for e in [e for e in entries if not e.fs] or entries}
+    agreed = next(iter(found))[0] if len(found) == 1 and len(next(iter(found))) == 1 else None
     entry = expectation_for(directory, claim, os_name, release, fs)
+    if entry is not None and len(entry.alternatives) == 1:
+        return entry.alternatives[0]
     if entry is not None:
-        return entry.alternatives[0] if len(entry.alternatives) == 1 else None
-    found = {e.alternatives for e in expectations(directory)
-             if e.claim == claim and e.verdict == "observed" and (not e.os or e.os == os_name)
-             and kernel_in_range(release, e.kernel)}
-    if len(found) != 1:
-        return None
-    alternatives = found.pop()
-    return alternatives[0] if len(alternatives) == 1 else None
+        return agreed if agreed in entry.alternatives else None
+    return agreed
 
 
 def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:

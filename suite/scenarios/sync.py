@@ -12,6 +12,7 @@ from typing import Iterator
 
 from fixtures import libc, sysctl
 from fixtures.files import Workspace
+from fixtures.platform import PAGE_CACHE_ELSEWHERE
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
@@ -68,6 +69,8 @@ def writeback_unobservable(workspace: Workspace, fs: dict) -> str | None:
     """Why dirty/write-back page counts cannot be observed on this target (None: they can)."""
     if fs["type"] in NO_BACKING_DEVICE:
         return f"{fs['type']} has no backing device: its pages are never written back, so dirty and write-back counts mean nothing there"
+    if fs["type"] in PAGE_CACHE_ELSEWHERE:
+        return PAGE_CACHE_ELSEWHERE[fs["type"]]
     with workspace.file(1, b"\x01") as path, workspace.opened(path, "O_RDONLY") as fd:
         stat = libc.cachestat(fd, 0, 0)
     if isinstance(stat, libc.CallResult):
