@@ -25,7 +25,11 @@ def test_catalog_claims_hold_together_under_random_sequences(conformance, target
     # max_examples as the number of sequences.
     if conformance.workspace.read_only:
         conformance.unsupported(f"read-only filesystem ({target.id}): every sequence writes its file")
-    platform, taken = platform_for(fs_names(target.fs), pytestconfig.getoption("expectations"))
+    # The machine opens its file read-write before anything maps it, so on an overlay every mapping is of the copy
+    # in the upper layer: the model takes that filesystem's alternatives (the ones recorded for overlayfs are
+    # those of mappings of the lower file).
+    upper = (target.fs.get("provisioned") or {}).get("upper_on")
+    platform, taken = platform_for((upper,) if upper else fs_names(target.fs), pytestconfig.getoption("expectations"))
     if platform is None:
         conformance.unsupported(taken["unsupported"])
     case = scenario.SequenceRun(target.fs["type"], settings.default.max_examples, STEPS_PER_SEQUENCE, taken)
