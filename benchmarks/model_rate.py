@@ -30,12 +30,12 @@ from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
 from fixtures.files import Workspace  # noqa: E402
 from fixtures.platform import fs_identity  # noqa: E402
-from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, platform_for  # noqa: E402
+from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, model_fs_names, platform_for  # noqa: E402
 
 
 def machine_rate(directory: Path, steps: int, length: int, provisioned: dict | None = None) -> None:
     fs_type = fs_identity(str(directory)).type
-    platform, taken = platform_for((fs_type,))
+    platform, taken = platform_for(model_fs_names({"type": fs_type, "provisioned": provisioned}))
     if platform is None:
         print(f"{directory} ({fs_type}): the model cannot run here: {taken['unsupported']}")
         return

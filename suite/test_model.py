@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from suite.expectations import fs_names
-from suite.model.machine import platform_for
+from suite.model.machine import model_fs_names, platform_for
 from suite.scenarios import model as scenario
 from suite.verdict import ClaimRefuted
 
@@ -25,11 +24,7 @@ def test_catalog_claims_hold_together_under_random_sequences(conformance, target
     # max_examples as the number of sequences.
     if conformance.workspace.read_only:
         conformance.unsupported(f"read-only filesystem ({target.id}): every sequence writes its file")
-    # The machine opens its file read-write before anything maps it, so on an overlay every mapping is of the copy
-    # in the upper layer: the model takes that filesystem's alternatives (the ones recorded for overlayfs are
-    # those of mappings of the lower file).
-    upper = (target.fs.get("provisioned") or {}).get("upper_on")
-    platform, taken = platform_for((upper,) if upper else fs_names(target.fs), pytestconfig.getoption("expectations"))
+    platform, taken = platform_for(model_fs_names(target.fs), pytestconfig.getoption("expectations"))
     if platform is None:
         conformance.unsupported(taken["unsupported"])
     case = scenario.SequenceRun(target.fs["type"], settings.default.max_examples, STEPS_PER_SEQUENCE, taken)

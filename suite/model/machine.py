@@ -35,7 +35,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fixtures import libc, procmem
 from fixtures.files import Workspace
 from fixtures.probe import Child, probe
-from suite.expectations import EXPECTATIONS_DIR, expectation_for, expectations, kernel_in_range
+from suite.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names, kernel_in_range
 from suite.model.reference import Discrepancy, Model, Platform
 from suite.strategies import PAGE, file_sizes, pattern
 
@@ -82,15 +82,15 @@ class ModelDiscrepancy(AssertionError):
 
 def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tuple[str, ...]) -> str | None:
     """The alternative recorded for an impl claim on this platform; failing an entry for this filesystem,
-    the one every entry for this OS and kernel agrees on (those for every filesystem, if there are any; None if
-    there is none, or they disagree).
+    the one every entry for this OS and kernel agrees on (those for every filesystem if there are any, else those
+    naming one alternative; None if there is none, or they disagree).
 
     Where this filesystem's entry records several alternatives (overlayfs: a mapping made before the file's
     copy-up keeps the lower file), the one every entry agrees on, if it is among them: the model's file is
     opened read-write before anything maps it, so it is always the copied-up file."""
     entries = [e for e in expectations(directory) if e.claim == claim and e.verdict == "observed"
                and (not e.os or e.os == os_name) and kernel_in_range(release, e.kernel)]
-    found = {e.alternatives for e in [e for e in entries if not e.fs] or entries}
+    found = {e.alternatives for e in [e for e in entries if not e.fs] or [e for e in entries if len(e.alternatives) == 1]}
     agreed = next(iter(found))[0] if len(found) == 1 and len(next(iter(found))) == 1 else None
     entry = expectation_for(directory, claim, os_name, release, fs)
     if entry is not None and len(entry.alternatives) == 1:
@@ -98,6 +98,16 @@ def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tu
     if entry is not None:
         return agreed if agreed in entry.alternatives else None
     return agreed
+
+
+def model_fs_names(fs: dict) -> tuple[str, ...]:
+    """The names whose expectations the model takes on a target with this filesystem identity (fs_names()).
+
+    The machine opens its file read-write before anything maps it, so on an overlay every mapping is of the copy
+    in the upper layer: the upper layer's filesystem (the alternatives recorded for overlayfs are those of
+    mappings of the lower file)."""
+    upper = (fs.get("provisioned") or {}).get("upper_on")
+    return (upper,) if upper else fs_names(fs)
 
 
 def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:
