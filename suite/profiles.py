@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
-from hypothesis import Phase
+from hypothesis import HealthCheck, Phase, settings
 
 _COMMON = dict(
     deadline=None,
@@ -32,7 +31,7 @@ settings.register_profile("thorough", max_examples=500, **_COMMON)
 # works (CI).
 _KERNEL_MATRIX = dict(_COMMON, derandomize=True, database=None,
                       phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target))
-settings.register_profile("kernel-matrix", max_examples=5, **_KERNEL_MATRIX)
+settings.register_profile("kernel-matrix", max_examples=3, **_KERNEL_MATRIX)
 settings.register_profile("kernel-smoke", max_examples=1, **_KERNEL_MATRIX)
 # Hypothesis' own --hypothesis-profile option, applied at configure time, overrides this default.
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
