@@ -18,6 +18,8 @@ with the guest's console tail.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import datetime as dt
 import json
 import os
@@ -145,7 +147,7 @@ def parse(argv: list[str]) -> Options:
         if arg.split("=")[0] in RESERVED or re.match(r"^-n\d", arg):
             raise UsageError(f"pytest option {arg.split('=')[0]} is set by the kernel matrix (use its own options)")
     from hypothesis import settings
-    import suite.profiles  # noqa: F401  (registers the profiles)
+    importlib.import_module("suite.profiles")  # registers the profiles
     try:
         settings.get_profile(args.profile)
     except Exception:
@@ -688,9 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: {error}", file=sys.stderr)
         return EXIT_USAGE
     progress = Progress()
-    try:
-        import pytest  # noqa: F401  (the guests run the suite with this interpreter)
-    except ImportError:
+    if importlib.util.find_spec("pytest") is None:  # the guests run the suite with this interpreter
         print(f"{prog}: {sys.executable} has no pytest: run it with the suite's interpreter (./mmapconf kernels, tox -e kernels)",
               file=sys.stderr)
         return EXIT_SETUP

@@ -143,8 +143,8 @@ def test_platform_comes_from_the_expectations(tmp_path):
 
 
 def test_filesystem_entry_with_several_alternatives_takes_the_one_every_filesystem_agrees_on(tmp_path):
-    general = (f'[[expect]]\nclaim = "{{claim}}"\nverdict = "observed"\nalternatives = [{{alternatives}}]\nos = "Linux"\n'
-               f'{{fs}}reason = "r"\nreference = "x"\n\n')
+    general = ('[[expect]]\nclaim = "{claim}"\nverdict = "observed"\nalternatives = [{alternatives}]\nos = "Linux"\n'
+               '{fs}reason = "r"\nreference = "x"\n\n')
     entries = [("BUS-5/untouched", '"sigbus"', ""), ("BUS-5/copied", '"sigbus"', ""), ("PRIV-4/read", '"seen"', ""),
                ("PRIV-4/untouched", '"seen"', ""), ("PRIV-6", '"file-contents"', ""), ("SHARED-4", '"seen"', ""),
                ("SYNC-7/no-sync-flag", '"einval"', ""), ("PAGE-4/conventional", '"accepted"', ""),
