@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from fixtures.files import REQUIREMENTS
+
 CLAIMS_DIR = Path(__file__).resolve().parent / "claims"
 INVENTORY = CLAIMS_DIR / "inventory.md"
 
@@ -29,7 +31,7 @@ SEED_NAME = re.compile(r"^\d{3}_[0-9a-f]{16}\.txt$")
 BEHAVIOUR_NAME = re.compile(r"^[A-Z][A-Za-z0-9]+$")
 
 REQUIRED = ("id", "name", "statement", "kind", "inventory", "reference", "sources")
-OPTIONAL = ("preconditions", "alternatives", "derived_from", "contradicts", "reading", "notes")
+OPTIONAL = ("preconditions", "requires", "alternatives", "derived_from", "contradicts", "reading", "notes")
 
 
 class CatalogError(Exception):
@@ -53,6 +55,7 @@ class Claim:
     reference: str
     sources: tuple[Source, ...]
     preconditions: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # what its test needs of the target's filesystem (fixtures.files.REQUIREMENTS)
     alternatives: tuple[str, ...] = ()
     derived_from: tuple[str, ...] = ()
     contradicts: tuple[str, ...] = ()
@@ -70,6 +73,7 @@ class Claim:
             "reference": self.reference,
             "sources": [{"seed": s.seed, "quote": s.quote} for s in self.sources],
             "preconditions": list(self.preconditions),
+            "requires": list(self.requires),
             "alternatives": list(self.alternatives),
             "derived_from": list(self.derived_from),
             "contradicts": list(self.contradicts),
@@ -154,6 +158,11 @@ def parse_claim(entry: dict, topic: str, inventory_ids: frozenset[str], where: s
             raise CatalogError(f"{where}: '{ref}' is not an inventory ID")
     if kind == "derived" and not derived_from:
         raise CatalogError(f"{where}: a derived claim must name what it derives from (derived_from)")
+    requires = _strings(entry, "requires", where)
+    unknown_needs = [need for need in requires if need not in REQUIREMENTS]
+    if unknown_needs:
+        raise CatalogError(f"{where}: 'requires' names {', '.join(unknown_needs)}, "
+                           f"not one of {', '.join(REQUIREMENTS)}")
     alternatives = _strings(entry, "alternatives", where)
     if kind == "impl" and len(alternatives) < 2:
         raise CatalogError(f"{where}: an impl claim must list at least two alternatives")
@@ -185,6 +194,7 @@ def parse_claim(entry: dict, topic: str, inventory_ids: frozenset[str], where: s
         reference=entry["reference"].strip(),
         sources=tuple(parsed_sources),
         preconditions=_strings(entry, "preconditions", where),
+        requires=requires,
         alternatives=alternatives,
         derived_from=derived_from,
         contradicts=contradicts,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import provision
-from fixtures.files import TargetError, check_target_dir, make_run_dir, remove_run_dir
+from fixtures.files import TargetError, check_target_dir, lacking, make_run_dir, remove_run_dir
 from fixtures.platform import fs_identity
 
 WORKER_KEY = "mmapconf_targets"
@@ -119,6 +119,7 @@ def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned], led
             fs = fs_identity(str(run_dir)).as_dict()
             if provisioned is not None:
                 fs["provisioned"] = provisioned.facts
+            fs["lacks"] = lacking(run_dir, provisioned.facts if provisioned else None)
             made.append(dict(
                 id=provisioned.name if provisioned else _target_id(directory, {t["id"] for t in made}, not dirs),
                 directory=str(directory.resolve()), run_dir=str(run_dir), fs=fs,

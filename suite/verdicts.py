@@ -19,9 +19,7 @@ The verdict travels to the controlling process in the report's
 
 from __future__ import annotations
 
-import errno
 import fcntl
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ import pytest
 from hypothesis.errors import Unsatisfiable
 from pytest_forked import forked_run_report
 
-from fixtures.files import Workspace
+from fixtures.files import REQUIREMENTS, Workspace
 from fixtures.libc import PAGE_SIZE
 from fixtures.platform import host_identity
 from suite.catalog import CatalogError, Claim, catalog
@@ -96,7 +94,7 @@ class Conformance:
         self.claim = record.claim
         self.target = record.target
         self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.unsupported,
-                                   self.reject)
+                                   self.reject, record.target.fs.get("lacks"))
         self.state_dir = Path(record.target.state_dir)
         self._record = record
 
@@ -107,9 +105,11 @@ class Conformance:
         """Apply a pure judge to one example; a refutation fails the example (and Hypothesis shrinks it).
 
         ``examples``: how many examples the observation covers (the model test judges all its sequences at once).
-        On a read-only target an example whose scenario had a write refused (EROFS) is rejected, not judged."""
-        if self.workspace.read_only and _refused_by_read_only(plain(observation)):
-            self.reject(f"read-only filesystem ({self.target.id}): the example writes (EROFS)")
+        An example the target refused (Workspace.refused_here: a write on a read-only filesystem, a shared
+        mapping the filesystem will not make) is rejected, not judged."""
+        reason = self.workspace.refused_here(plain(observation))
+        if reason:
+            self.reject(reason)
         self._record.add(judge(params, observation), params, observation, examples)
 
     @staticmethod
@@ -121,15 +121,6 @@ class Conformance:
         the claim is unsupported here, for the reason given most often."""
         self._record.rejected[reason] += 1
         hypothesis.reject()
-
-
-def _refused_by_read_only(value: Any) -> bool:
-    """Whether a plain() observation holds an EROFS (a child's errno, an errno name, an error message)."""
-    if isinstance(value, dict):
-        return value.get("errno") == errno.EROFS or any(map(_refused_by_read_only, value.values()))
-    if isinstance(value, list):
-        return any(map(_refused_by_read_only, value))
-    return isinstance(value, str) and ("EROFS" in value or os.strerror(errno.EROFS) in value)
 
 
 @pytest.fixture
@@ -194,7 +185,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if claim is None:
         return
     record = item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
-    reason = record.target.unavailable or _target_unsupported(record.target)
+    reason = record.target.unavailable or _target_unsupported(record.target) or _unmet(claim, record.target)
     if reason:
         record.verdict, record.detail = "unsupported", reason
         _finish(item, record)
@@ -209,6 +200,15 @@ def _target_unsupported(target: Target) -> str | None:
                 f"mappings only (no write()), while the claim tests draw sizes and offsets in {PAGE_SIZE >> 10} KiB "
                 f"pages and write their files")
     return None
+
+
+def _unmet(claim: Claim, target: Target) -> str | None:
+    """Why the claim's test cannot run on this target's filesystem: a requirement (catalog ``requires``) it lacks."""
+    lacks = target.fs.get("lacks", {})
+    unmet = [need for need in claim.requires if need in lacks]
+    if not unmet:
+        return None
+    return "; ".join(f"{REQUIREMENTS[need]} ({need}), but {lacks[need]}" for need in unmet)
 
 
 class RunAlone:

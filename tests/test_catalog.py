@@ -33,6 +33,12 @@ def test_good_entry_parses():
     assert claim.id == "OPEN-1" and claim.topic == "open" and claim.sources[0].quote == "will fail with EACCES"
 
 
+def test_requirements_parse_and_reach_the_report():
+    claim = parse(requires=["writable-file", "writable-shared-mapping"])
+    assert claim.requires == ("writable-file", "writable-shared-mapping")
+    assert claim.as_dict()["requires"] == ["writable-file", "writable-shared-mapping"]
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"statement": None}, "missing statement"),
     ({"kind": "maybe"}, "kind 'maybe'"),
@@ -49,6 +55,7 @@ def test_good_entry_parses():
     ({"sources": [{"seed": "000.txt", "quote": "x"}]}, "not a seed file name"),
     ({"sources": [{"seed": "000_e9e52d674002bb12.txt", "quote": "x" * 201}]}, "at most 200"),
     ({"sources": [{"seed": "000_e9e52d674002bb12.txt"}]}, "exactly 'seed' and 'quote'"),
+    ({"requires": ["a-fast-disk"]}, "'requires' names a-fast-disk, not one of writable-file"),
 ])
 def test_bad_entry_is_rejected(changes, message):
     with pytest.raises(CatalogError, match=message):

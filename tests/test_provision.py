@@ -104,7 +104,10 @@ def test_suite_run_with_fs_leaves_nothing(tmp_path):
     results = json.loads(report.read_text())["results"]
     cells = {r["target"]: r for r in results if r["claim"] == "SYNC-4"}
     assert cells["tmpfs"]["verdict"] == cells["ext4"]["verdict"] == "holds"
-    assert cells["squashfs"]["verdict"] == "unsupported" and "read-only" in cells["squashfs"]["detail"]  # it writes
+    assert cells["squashfs"]["verdict"] == "unsupported" and cells["squashfs"]["examples"] == 0  # it writes: not drawn
+    assert cells["squashfs"]["detail"].endswith("(writable-file), but squashfs is a read-only filesystem image")
+    lacks = {t["id"]: t["fs"].get("lacks") for t in json.loads(report.read_text())["targets"]}
+    assert lacks["tmpfs"] == lacks["ext4"] == {} and set(lacks["squashfs"]) == {"writable-file", "writable-shared-mapping"}
     assert cells["vfat"]["verdict"] == "unsupported" and "kernel" in cells["vfat"]["detail"]
     reads = {r["target"]: r for r in results if r["claim"] == "EOF-1"}  # reads only: runs on the image's files
     assert reads["squashfs"]["verdict"] in ("holds", "refuted") and reads["squashfs"]["examples"] > 0

@@ -240,3 +240,16 @@ alternatives = ["{alternative}"]
 reason = "a reason"
 reference = "a reference"
 '''
+
+
+def test_a_claim_needing_what_the_target_lacks_is_unsupported_with_both_reasons():
+    from suite.catalog import catalog
+    from suite.targets import Target
+    from suite.verdicts import _unmet
+
+    fs = {"lacks": {"writable-shared-mapping": "mmap() ... fails here with EINVAL"}}
+    target = Target("9p", "/d", "/d/run", fs, "/d/run")
+    assert _unmet(catalog()["SHARED-3"], target) == \
+        "its test maps its file, opened O_RDWR, with MAP_SHARED (writable-shared-mapping), but mmap() ... fails here with EINVAL"
+    assert _unmet(catalog()["EOF-1"], target) is None  # reads only
+    assert _unmet(catalog()["SHARED-3"], Target("ext4", "/d", "/d/run", {"lacks": {}}, "/d/run")) is None

@@ -287,6 +287,7 @@ ANON_FILL = b"\xee"
 
 def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
     """Map something over a range the test owns, then mmap the file with MAP_FIXED inside it; look at what is where."""
+    workspace.ensure_mappable(case.open_mode, case.flags)
     size = case.reserve_pages * PAGE
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
             workspace.file(size, pattern(31, size)) as other:

@@ -151,6 +151,7 @@ def apply_stores(original: bytes, stores) -> bytes:
 def map_and_use(workspace: Workspace, case: UseCase) -> UseSeen:
     """Open with the case's mode, mmap(), optionally close the fd (and let another file take its number);
     then, in a child, load the file's part of the mapping, store, and load it again; then read() the file."""
+    workspace.ensure_mappable(case.open_mode, case.flags)
     span = in_file_span(case)
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
             workspace.file(OTHER_SIZE, pattern(OTHER_FILL, OTHER_SIZE)) as other:

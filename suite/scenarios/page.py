@@ -461,6 +461,7 @@ def _sparse_size(fd: int, requested: int) -> int:
 def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
     """A sparse file of the requested size (or the largest the filesystem takes, halving), evicted, mmap()'d whole
     from ``offset``; at once: the mapping's Rss, the file's cached pages, mincore() of sampled pages. Nothing touches it."""
+    workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(0) as path, workspace.opened(path, "O_RDWR") as wfd:
         size = _sparse_size(wfd, case.requested_size)
         cached_before = evict(wfd, size)
