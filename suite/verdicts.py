@@ -228,7 +228,7 @@ class RunAlone:
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
     host = host_identity()
     expectation = expectation_for(item.config.getoption("expectations"), record.claim.id,
-                                  host["os"], host["kernel_release"], fs_names(record.target.fs))
+                                  host["os"], host["kernel_upstream"], fs_names(record.target.fs))
     if record.verdict in ("unsupported", "error"):
         as_expected = record.verdict == "unsupported"
     elif expectation is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.platform import kernel_upstream
 from suite.catalog import CatalogError, catalog
 from suite.expectations import expectation_for, fs_names, kernel_in_range, load_expectations, parse_expectation
 
@@ -17,9 +18,21 @@ BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "re
     ("6.1.0-28-amd64", ">=6.1,<6.12", True),
     ("6.12", "==6.12.0", True),
     ("5.4.0", ">5.4", False),
+    ("6.12.117+deb12-amd64", "<6.12.200", True),
+    ("6.12.117+deb12-amd64", ">=6.12.5", True),
 ])
 def test_kernel_range(release, spec, inside):
     assert kernel_in_range(release, spec) is inside
+
+
+@pytest.mark.parametrize("release, version, upstream", [
+    ("6.1.0-56-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2025-11-10)", "6.1.192"),
+    ("6.12.117+deb12-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2025-11-01)", "6.12.117"),
+    ("6.18.44-fc-v669", "#1 SMP Tue Nov 4 2026", "6.18.44"),
+    ("6.1.0-56-amd64", "#1 SMP Debian 5.10.1-1", "6.1.0"),  # not this kernel's: ignored
+])
+def test_bounds_compare_against_the_upstream_version(release, version, upstream):
+    assert kernel_upstream(release, version) == upstream
 
 
 def test_predicate_matches_os_kernel_and_filesystem():

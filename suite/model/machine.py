@@ -34,6 +34,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from fixtures import libc, procmem
 from fixtures.files import Workspace
+from fixtures.platform import kernel_upstream
 from fixtures.probe import Child, probe
 from suite.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names, kernel_in_range
 from suite.model.reference import Discrepancy, Model, Platform
@@ -117,7 +118,7 @@ def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tup
     Returns (None, taken) when an alternative the model needs is not recorded or not one it encodes;
     ``taken["unsupported"]`` says which."""
     uname = platform_module.uname()
-    os_name, release = uname.system, uname.release
+    os_name, release = uname.system, kernel_upstream(uname.release, uname.version)
     needed = {
         "bus5_untouched": "BUS-5/untouched", "bus5_copied": "BUS-5/copied", "priv4": "PRIV-4/read",
         "priv4_untouched": "PRIV-4/untouched", "priv6": "PRIV-6", "shared4": "SHARED-4",

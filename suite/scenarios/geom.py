@@ -29,18 +29,24 @@ def content_of(seed: int, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def _device(dev: int) -> tuple[int, int]:
-    return os.major(dev), os.minor(dev)
+def maps_identity(fd: int) -> tuple[str, int]:
+    """The (device, inode) /proc/self/maps gives mappings of fd's file, read off a control mapping: not stat()'s,
+    which a stacked filesystem may not show there (overlayfs before Linux 6.8 shows the layer's file, e.g. the
+    upper-layer copy of a file opened O_RDWR, while stat() reports the lower inode)."""
+    addr = libc.checked("mmap(control)", libc.mmap(None, PAGE, libc.PROT_NONE, libc.MAP_PRIVATE, fd, 0))
+    try:
+        entry = steps.maps_entry(addr)
+        return entry["device"], entry["inode"]
+    finally:
+        libc.checked("munmap(control)", libc.munmap(addr, PAGE))
 
 
-def file_mappings(path: Path) -> list[dict]:
-    """This process's /proc/self/maps entries that map ``path`` (same device and inode)."""
-    st = os.stat(path)
+def file_mappings(identity: tuple[str, int]) -> list[str]:
+    """This process's /proc/self/maps entries with that (device, inode) (maps_identity())."""
     found = []
     for line in Path("/proc/self/maps").read_text().splitlines():
         fields = line.split(maxsplit=5)
-        major, minor = (int(x, 16) for x in fields[3].split(":"))
-        if int(fields[4]) == st.st_ino and (major, minor) == _device(st.st_dev):
+        if (fields[3], int(fields[4])) == identity:
             found.append(line)
     return found
 
@@ -73,8 +79,9 @@ def call_mmap(workspace: Workspace, call: MmapCall) -> MmapCallSeen:
     with workspace.file(call.file_size, pattern(2, call.file_size)) as path:
         fd = os.open(path, OPEN_MODES[call.open_mode]) if call.open_mode else -1
         try:
+            identity = maps_identity(fd) if call.open_mode else None
             result = libc.mmap(None, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
-            mappings = len(file_mappings(path)) if call.open_mode else None
+            mappings = len(file_mappings(identity)) if identity else None
             perms = None
             if result.ok:
                 perms = (steps.maps_entry(result.value) or {}).get("perms")
@@ -274,8 +281,8 @@ class FixedMap:
 @dataclass(frozen=True)
 class FixedMapSeen:
     returned: int | str  # the address returned minus addr (0: exactly addr), or the errno name
-    file_inode: int
-    old_inode: int  # inode of what was mapped there before (0: anonymous)
+    file_identity: tuple[str, int]  # (device, inode) /proc/self/maps gives the file's mappings (maps_identity())
+    old_identity: tuple[str, int]  # (device, inode) of what was mapped there before (inode 0: anonymous)
     entry: dict | None  # /proc/self/maps entry at addr afterwards (start/end relative to addr)
     below: dict | None  # the entry just below addr (at_page > 0), relative to addr
     above: dict | None  # the entry just past the new mapping, if still inside the first range
@@ -292,18 +299,21 @@ def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
             workspace.file(size, pattern(31, size)) as other:
         if case.replaced == "PROT_NONE reservation":
-            base, old_inode = reserve(case.reserve_pages), 0
+            base = reserve(case.reserve_pages)
         elif case.replaced == "anonymous data":
-            base, old_inode = reserve(case.reserve_pages, libc.PROT_READ | libc.PROT_WRITE), 0
+            base = reserve(case.reserve_pages, libc.PROT_READ | libc.PROT_WRITE)
             libc.write_bytes(base, ANON_FILL * size)  # our own read-write anonymous pages
         else:
-            base, old_inode = steps.map_file(str(other), "O_RDONLY", size, ("PROT_READ",), "MAP_SHARED"), os.stat(other).st_ino
+            base = steps.map_file(str(other), "O_RDONLY", size, ("PROT_READ",), "MAP_SHARED")
+        old = steps.maps_entry(base)
+        old_identity = (old["device"], old["inode"])
         result = None
         try:
             addr = base + case.at_page * PAGE
             end = addr + libc.round_up(case.length)
             fd = os.open(path, OPEN_MODES[case.open_mode])
             try:
+                file_identity = maps_identity(fd)
                 result = libc.mmap(addr, case.length, bits(case.prot, PROT_BITS), FLAG_BITS[case.flags] | libc.MAP_FIXED, fd, case.offset)
             finally:
                 os.close(fd)
@@ -317,9 +327,8 @@ def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
             libc.checked("munmap", libc.munmap(base, size))
             if result is not None and result.ok and result.value != addr:
                 libc.munmap(result.value, case.length)
-        file_inode = os.stat(path).st_ino
     returned = result.value - addr if result.ok else result.errno_name
-    return FixedMapSeen(returned, file_inode, old_inode, entry, below, above, loads)
+    return FixedMapSeen(returned, file_identity, old_identity, entry, below, above, loads)
 
 
 def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> Finding:
@@ -330,13 +339,16 @@ def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> F
                        else f"MAP_FIXED mmap returned addr{seen.returned:+#x}, not addr")
     rounded = libc.round_up(case.length)
     entry = seen.entry
-    if entry is None or (entry["start"], entry["end"], entry["inode"], entry["offset"]) != (0, rounded, seen.file_inode, case.offset):
-        return refuted(f"at addr /proc/self/maps shows {entry}, not the file (inode {seen.file_inode}) at offset {case.offset} "
-                       f"over [0, {rounded})")
-    if case.at_page > 0 and (seen.below is None or seen.below["end"] != 0 or seen.below["inode"] != seen.old_inode):
+    if entry is None or (entry["start"], entry["end"], (entry["device"], entry["inode"]), entry["offset"]) != \
+            (0, rounded, tuple(seen.file_identity), case.offset):
+        return refuted(f"at addr /proc/self/maps shows {entry}, not the file (device, inode {seen.file_identity}) at offset "
+                       f"{case.offset} over [0, {rounded})")
+    if case.at_page > 0 and (seen.below is None or seen.below["end"] != 0
+                             or (seen.below["device"], seen.below["inode"]) != tuple(seen.old_identity)):
         return refuted(f"below addr the {case.replaced} is not left as it was: {seen.below}")
     if (case.at_page * PAGE + rounded < case.reserve_pages * PAGE
-            and (seen.above is None or seen.above["start"] != rounded or seen.above["inode"] != seen.old_inode)):
+            and (seen.above is None or seen.above["start"] != rounded
+                 or (seen.above["device"], seen.above["inode"]) != tuple(seen.old_identity))):
         return refuted(f"past the new mapping the {case.replaced} is not left as it was: {seen.above}")
     if "PROT_READ" in case.prot:
         expected = pattern(case.fill_seed, case.file_size)[case.offset:case.offset + min(case.length, case.file_size - case.offset)]

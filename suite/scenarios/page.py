@@ -108,15 +108,16 @@ def expand(spans: tuple[tuple[int, int], ...]) -> set[int]:
 
 
 def cached_pages(fd: int, size: int) -> int:
-    """How many pages of fd's file are in the page cache: cachestat(2), or (ENOSYS) mincore(2) of a
-    fresh read-only shared mapping of the whole file (a mapping reads nothing by itself: PAGE-1)."""
+    """How many pages of fd's file are in the page cache: cachestat(2), or (ENOSYS, before Linux 6.5) mincore(2)
+    of a fresh read-only mapping of the whole file (a mapping reads nothing by itself: PAGE-1). MAP_PRIVATE: a
+    filesystem may refuse a MAP_SHARED one of an fd open for writing (9p with cache=none)."""
     stat = libc.cachestat(fd, 0, 0)
     if isinstance(stat, dict):
         return stat["nr_cache"]
     if size == 0:
         return 0
     length = libc.round_up(size)
-    addr = libc.checked("mmap(check)", libc.mmap(None, length, libc.PROT_READ, libc.MAP_SHARED, fd, 0))
+    addr = libc.checked("mmap(check)", libc.mmap(None, length, libc.PROT_READ, libc.MAP_PRIVATE, fd, 0))
     try:
         vector = libc.mincore(addr, length)
         if not isinstance(vector, list):

@@ -25,6 +25,7 @@ FIXED_ENTRY = dict(ENTRY, perms="r--p")
 BELOW = {"start": -PAGE, "end": 0, "perms": "---p", "offset": 0, "device": "00:00", "inode": 0, "path": ""}
 ABOVE = dict(BELOW, start=PAGE, end=3 * PAGE)
 LOADS = returned(pattern(3, 100))
+FILE, ANON = ("fe:00", 7), ("00:00", 0)  # (device, inode) as /proc/self/maps shows them
 
 HINT = geom.Hint("O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 0, 100, 2, 1, 2, 0)
 RESERVED = dict(BELOW, start=0, end=2 * PAGE)
@@ -48,14 +49,16 @@ CASES = {
         geom.UnalignedLengthSeen(ENTRY, returned(bytes(PAGE - 100)), RETURNED_NONE, None),
         geom.UnalignedLengthSeen(ENTRY, TAIL, SIGSEGV, None),
         geom.UnalignedLengthSeen(ENTRY, TAIL, RETURNED_NONE, "EINVAL")]),
-    geom.judge_fixed_at_addr_replacing_range: (FIXED, geom.FixedMapSeen(0, 7, 0, FIXED_ENTRY, BELOW, ABOVE, LOADS), [
-        geom.FixedMapSeen(PAGE, 7, 0, FIXED_ENTRY, BELOW, ABOVE, LOADS),
-        geom.FixedMapSeen("EINVAL", 7, 0, None, BELOW, ABOVE, None),
-        geom.FixedMapSeen(0, 7, 0, dict(FIXED_ENTRY, inode=0), BELOW, ABOVE, LOADS),
-        geom.FixedMapSeen(0, 7, 0, dict(FIXED_ENTRY, offset=PAGE), BELOW, ABOVE, LOADS),
-        geom.FixedMapSeen(0, 7, 0, FIXED_ENTRY, None, ABOVE, LOADS),
-        geom.FixedMapSeen(0, 7, 0, FIXED_ENTRY, BELOW, dict(ABOVE, start=2 * PAGE), LOADS),
-        geom.FixedMapSeen(0, 7, 0, FIXED_ENTRY, BELOW, ABOVE, returned(bytes(100)))]),
+    geom.judge_fixed_at_addr_replacing_range: (FIXED, geom.FixedMapSeen(0, FILE, ANON, FIXED_ENTRY, BELOW, ABOVE, LOADS), [
+        geom.FixedMapSeen(PAGE, FILE, ANON, FIXED_ENTRY, BELOW, ABOVE, LOADS),
+        geom.FixedMapSeen("EINVAL", FILE, ANON, None, BELOW, ABOVE, None),
+        geom.FixedMapSeen(0, FILE, ANON, dict(FIXED_ENTRY, inode=0), BELOW, ABOVE, LOADS),
+        geom.FixedMapSeen(0, FILE, ANON, dict(FIXED_ENTRY, device="00:21"), BELOW, ABOVE, LOADS),  # another file, same inode
+        geom.FixedMapSeen(0, FILE, ANON, FIXED_ENTRY, dict(BELOW, inode=9, device="fe:00"), ABOVE, LOADS),
+        geom.FixedMapSeen(0, FILE, ANON, dict(FIXED_ENTRY, offset=PAGE), BELOW, ABOVE, LOADS),
+        geom.FixedMapSeen(0, FILE, ANON, FIXED_ENTRY, None, ABOVE, LOADS),
+        geom.FixedMapSeen(0, FILE, ANON, FIXED_ENTRY, BELOW, dict(ABOVE, start=2 * PAGE), LOADS),
+        geom.FixedMapSeen(0, FILE, ANON, FIXED_ENTRY, BELOW, ABOVE, returned(bytes(100)))]),
     geom.judge_hint_only_a_hint: (HINT, geom.HintSeen(None, True, None, False, RESERVED, RESERVED), [
         geom.HintSeen(None, True, None, True, RESERVED, dict(FIXED_ENTRY, start=0)),
         geom.HintSeen(None, True, None, False, RESERVED, dict(RESERVED, end=PAGE)),
