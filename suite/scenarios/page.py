@@ -37,6 +37,7 @@ from suite.verdict import Finding, holds, observed, refuted
 PAGE = libc.PAGE_SIZE
 FAULT_AROUND_DEFAULT = 64 * 1024  # mm/memory.c: fault_around_bytes default
 MARGIN_PAGES = 256  # 1 MiB of 4 KiB pages beyond both windows
+MIB = 1 << 20
 WILLNEED_WAIT_S = 2.0  # the stated bound on MADV_WILLNEED's asynchronous read-ahead
 BLOCK = bytes(range(1, 256))  # file content: written data, never a hole
 
@@ -50,16 +51,22 @@ def content(size: int) -> bytes:
 
 
 def _bdi_readahead_kb(directory: str) -> int | None:
+    """The most one readahead call reads from the backing device, in KiB: force_page_cache_ra() (MADV_WILLNEED)
+    reads up to max(io_pages, ra_pages), i.e. the larger of the queue's max_sectors_kb and the bdi's read_ahead_kb."""
     dev = os.stat(directory).st_dev
-    path = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+    name = f"{os.major(dev)}:{os.minor(dev)}"
     try:
-        return int(path.read_text())
+        kb = int(Path(f"/sys/class/bdi/{name}/read_ahead_kb").read_text())
     except (OSError, ValueError):
         return None
+    try:
+        return max(kb, int(Path(f"/sys/dev/block/{name}/queue/max_sectors_kb").read_text()))
+    except (OSError, ValueError):  # not a block device (FUSE): the bdi's window is all there is
+        return kb
 
 
 def readahead_pages(directory: str) -> int:
-    """The readahead window of files in ``directory``, in pages: the backing device's read_ahead_kb;
+    """The readahead window of files in ``directory``, in pages (_bdi_readahead_kb());
     where no device is known (tmpfs, btrfs' anonymous devices), the largest window of any device (and
     at least 128 KiB, the kernel's default VM_READAHEAD_PAGES)."""
     kb = _bdi_readahead_kb(directory)
@@ -464,6 +471,11 @@ def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
     from ``offset``; at once: the mapping's Rss, the file's cached pages, mincore() of sampled pages. Nothing touches it."""
     workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(0) as path, workspace.opened(path, "O_RDWR") as wfd:
+        os.ftruncate(wfd, MIB)
+        allocated = os.fstat(wfd).st_blocks * 512
+        if allocated:  # vfat: growing a file writes zeros to new clusters (and a large one fills the filesystem)
+            workspace.unsupported(f"no sparse files here: ftruncate() of an empty file to 1 MiB allocated {allocated} "
+                                  f"bytes of blocks")
         size = _sparse_size(wfd, case.requested_size)
         cached_before = evict(wfd, size)
         length = size - case.offset
