@@ -168,7 +168,7 @@ def require_sysctl(conformance) -> None:
 @given(case=dirty_msyncs([("MS_SYNC",)]))
 def test_msync_sync_returns_with_range_clean(conformance, target, case):
     require_writeback_observable(conformance, target)
-    seen = scenario.msync_dirty_range(conformance.workspace, conformance.state_dir, case, observe=True,
+    seen = scenario.msync_dirty_range(conformance.workspace, case, observe=True,
                                       quiet=scenario.sysctl_writable())
     conformance.judge(scenario.judge_no_dirty_pages_after_ms_sync, case, seen)
 
@@ -183,7 +183,7 @@ def test_msync_async_starts_writeback_soon(conformance, target, case):
     require_writeback_observable(conformance, target)
     require_sysctl(conformance)
     conformance.judge(scenario.judge_async_starts_writeback_soon, case,
-                      scenario.msync_async_then_watch(conformance.workspace, conformance.state_dir, case))
+                      scenario.msync_async_then_watch(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-3")
@@ -202,7 +202,7 @@ def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, tar
 @given(case=dirty_msyncs([("MS_SYNC", "MS_INVALIDATE")]))
 def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, case):
     observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
-    seen = scenario.msync_dirty_range(conformance.workspace, conformance.state_dir, case, observe=observe,
+    seen = scenario.msync_dirty_range(conformance.workspace, case, observe=observe,
                                       quiet=observe and scenario.sysctl_writable())
     conformance.judge(scenario.judge_sync_invalidate_writes_back, case, seen)
 
@@ -212,7 +212,7 @@ def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, cas
 @given(case=st.booleans().flatmap(aligned_msyncs))
 def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, case):
     observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
-    seen = scenario.msync_alignment(conformance.workspace, conformance.state_dir, case, observe=observe,
+    seen = scenario.msync_alignment(conformance.workspace, case, observe=observe,
                                     quiet=observe and scenario.sysctl_writable())
     judge = scenario.judge_misaligned_addr_einval if case.misalign else scenario.judge_unaligned_length_ok
     conformance.judge(judge, case, seen)
@@ -245,7 +245,7 @@ def test_dirty_shared_pages_written_back_without_msync(conformance, target, case
     require_writeback_observable(conformance, target)
     require_sysctl(conformance)
     conformance.judge(scenario.judge_written_back_eventually, case,
-                      scenario.wait_for_writeback(conformance.workspace, conformance.state_dir, case))
+                      scenario.wait_for_writeback(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-10")

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from fixtures import sysctl
+from fixtures.files import make_run_dir, remove_run_dir
 from fixtures.probe import probe
 
 NAME = "vm.dirty_expire_centisecs"
@@ -35,7 +36,7 @@ def test_override_is_restored_after_the_block(tmp_path):
     with sysctl.override({NAME: changed}, tmp_path) as saved:
         assert saved == {NAME: original} and sysctl.read(NAME) == changed
     assert sysctl.read(NAME) == original
-    assert not list(tmp_path.glob(sysctl.RECORD_GLOB))
+    assert not tmp_path.exists()  # the records' directory goes with its last record
 
 
 def test_override_left_by_a_dead_process_is_restored(tmp_path):
@@ -61,3 +62,18 @@ def test_value_changed_since_by_someone_else_is_left_alone(tmp_path):
         assert sysctl.read(NAME) == theirs
     finally:
         sysctl.write(NAME, original)
+
+
+def test_a_value_left_by_a_killed_run_is_restored_by_a_run_in_another_directory(tmp_path):
+    # the records live in one directory for the host (under /run), not in the killed run's own directory
+    original = sysctl.read(NAME)
+    changed = str(int(original) + 1)
+    try:
+        assert probe(_die_inside_override, sysctl.RECORDS, changed).exit_code == 9
+        assert sysctl.read(NAME) == changed
+        elsewhere = make_run_dir(tmp_path)
+        remove_run_dir(elsewhere)  # any run's teardown
+        assert sysctl.read(NAME) == original
+    finally:
+        if sysctl.read(NAME) == changed:
+            sysctl.write(NAME, original)

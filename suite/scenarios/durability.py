@@ -358,7 +358,7 @@ def msync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: d
     """Store into a durable file through MAP_SHARED, msync(MS_SYNC) a range, copy the device, read the copy."""
     where, pages = BlockTarget.of(fs), stored_pages(case.stores)
     flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
-    with flusher(HELD_OFF, state_dir):
+    with flusher(HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
             with _durable_file(workspace, case.file_size, where.mount_point) as path, \
                     steps.mapped(str(path), "O_RDWR", case.file_size, RW, "MAP_SHARED") as mapping, \
@@ -386,7 +386,7 @@ def _sync_call(fd: int, call: str) -> str | None:
 def fsync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: dict, case: FsyncCrash) -> CrashSeen:
     """Store into a durable file through MAP_SHARED, fsync()/fdatasync() a descriptor, copy the device, read the copy."""
     where, pages = BlockTarget.of(fs), stored_pages(case.stores)
-    with flusher(HELD_OFF, state_dir):
+    with flusher(HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
             with _durable_file(workspace, case.file_size, where.mount_point) as path, \
                     workspace.opened(path, "O_RDWR") as fd, \
@@ -413,7 +413,7 @@ def unsynced_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs
     """Store into a durable file through MAP_SHARED and never sync; copy the device while every stored page is still
     dirty (checked before and after the copy) and read the copy."""
     where, pages = BlockTarget.of(fs), stored_pages(case.stores)
-    with flusher(HELD_OFF, state_dir):
+    with flusher(HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
             with _durable_file(workspace, case.file_size, where.mount_point) as path, \
                     workspace.opened(path, "O_RDONLY") as fd:
@@ -612,7 +612,7 @@ def store_exit_unmount(workspace: Workspace, state_dir: Path, scratch: Path, fs:
     its image mounted again read-only, and the file is read from it."""
     where = BlockTarget.of(fs)
     image = scratch / "image"
-    with flusher(HELD_OFF, state_dir), _removed_after(image):
+    with flusher(HELD_OFF), _removed_after(image):
         _make_filesystem(where, image)
         with provision.scratch_mount(image, where.fs_type, where.mount_options, state_dir) as point:
             point.chmod(0o700)

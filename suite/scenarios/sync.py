@@ -83,9 +83,9 @@ def sysctl_writable() -> bool:
     return os.geteuid() == 0 and os.access(sysctl.PROC_SYS / "vm" / "dirty_expire_centisecs", os.W_OK)
 
 
-def flusher(values: dict[str, str] | None, state_dir: Path):
-    """Hold the run's sysctl override (serialised across processes, always restored) with these values, or nothing."""
-    return sysctl.override(values, state_dir) if values else contextlib.nullcontext({})
+def flusher(values: dict[str, str] | None):
+    """Hold a sysctl override (serialised across the host, always restored) with these values, or nothing."""
+    return sysctl.override(values) if values else contextlib.nullcontext({})
 
 
 def _cachestat(fd: int, offset: int, length: int) -> dict:
@@ -149,10 +149,10 @@ class DirtyMsyncSeen:
     content: bytes  # pread() of the whole file afterwards
 
 
-def msync_dirty_range(workspace: Workspace, state_dir: Path, case: DirtyMsync, observe: bool, quiet: bool) -> DirtyMsyncSeen:
+def msync_dirty_range(workspace: Workspace, case: DirtyMsync, observe: bool, quiet: bool) -> DirtyMsyncSeen:
     """Store through MAP_SHARED into a clean file, then msync the range; cachestat(2) around the call when observe."""
     offset, length = _range_of(case.start_page, case.length)
-    with flusher(QUIET_FLUSHER if quiet else None, state_dir), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+    with flusher(QUIET_FLUSHER if quiet else None), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
             for at, data in case.stores:
@@ -203,11 +203,11 @@ class AsyncSeen:
     last: dict  # the last cachestat(2) reading
 
 
-def msync_async_then_watch(workspace: Workspace, state_dir: Path, case: DirtyMsync) -> AsyncSeen:
+def msync_async_then_watch(workspace: Workspace, case: DirtyMsync) -> AsyncSeen:
     """With periodic write-back held off for an hour, dirty a clean range, msync(MS_ASYNC) it, and poll cachestat(2)
     for up to ASYNC_START_BOUND s for write-back under way (nr_writeback > 0) or done (nr_dirty below its value before)."""
     offset, length = _range_of(case.start_page, case.length)
-    with flusher(QUIET_FLUSHER, state_dir), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+    with flusher(QUIET_FLUSHER), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
         settings = {name: sysctl.read(name) for name in QUIET_FLUSHER}
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
@@ -361,11 +361,11 @@ class AlignedMsyncSeen:
     after: dict | None
 
 
-def msync_alignment(workspace: Workspace, state_dir: Path, case: AlignedMsync, observe: bool, quiet: bool) -> AlignedMsyncSeen:
+def msync_alignment(workspace: Workspace, case: AlignedMsync, observe: bool, quiet: bool) -> AlignedMsyncSeen:
     """Store into the mapping, msync at addr = page + misalign; cachestat(2) the pages of the range when observe."""
     first = case.start_page * PAGE + case.misalign
     offset, length = case.start_page * PAGE, libc.round_up(case.misalign + case.length)
-    with flusher(QUIET_FLUSHER if quiet else None, state_dir), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
+    with flusher(QUIET_FLUSHER if quiet else None), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
             for at, data in case.stores:
@@ -518,10 +518,10 @@ class WrittenBackSeen:
     last: dict
 
 
-def wait_for_writeback(workspace: Workspace, state_dir: Path, case: DirtyLeft) -> WrittenBackSeen:
+def wait_for_writeback(workspace: Workspace, case: DirtyLeft) -> WrittenBackSeen:
     """With the dirty-expire and write-back intervals shortened to 0.1 s, dirty a clean file through MAP_SHARED, never
     msync, and poll cachestat(2) for up to WRITEBACK_BOUND s until no page is dirty or under write-back."""
-    with flusher(BRISK_FLUSHER, state_dir), clean_file(workspace, case.file_size, pattern(43, case.file_size)) as path:
+    with flusher(BRISK_FLUSHER), clean_file(workspace, case.file_size, pattern(43, case.file_size)) as path:
         settings = {name: sysctl.read(name) for name in BRISK_FLUSHER}
         with workspace.opened(path, "O_RDONLY") as fd:
             mapping = steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED")
