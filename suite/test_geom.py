@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import geom as scenario
-from suite.strategies import MAX_PAGES, PAGE, file_sizes, fill_seeds, page_offsets
+from suite.strategies import MAX_PAGES, PAGE, file_sizes, fill_seeds, open_modes, page_offsets, read_only
 
 ALL_PROTS = [(), ("PROT_READ",), ("PROT_WRITE",), ("PROT_EXEC",), ("PROT_READ", "PROT_WRITE"),
              ("PROT_READ", "PROT_EXEC"), ("PROT_WRITE", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -18,10 +18,11 @@ FLAGS = ["MAP_SHARED", "MAP_PRIVATE"]
 
 @st.composite
 def valid_modes(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str]:
-    """A (open mode, prot, flags) mmap accepts: MAP_SHARED with PROT_WRITE needs O_RDWR; no PROT_EXEC on a noexec mount."""
+    """A (open mode, prot, flags) mmap accepts: MAP_SHARED with PROT_WRITE needs O_RDWR (so not on a read-only image:
+    open_modes()); no PROT_EXEC on a noexec mount."""
     prot = draw(st.sampled_from([p for p in prots if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
-    flags = draw(st.sampled_from(FLAGS))
-    mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(["O_RDONLY", "O_RDWR"]))
+    flags = draw(st.sampled_from(["MAP_PRIVATE"] if read_only(target) and "PROT_WRITE" in prot else FLAGS))
+    mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(open_modes(target)))
     return mode, prot, flags
 
 
@@ -64,10 +65,11 @@ def shared_private_calls(draw, target) -> scenario.MmapCall:
 @st.composite
 def offset_maps(draw, target) -> scenario.OffsetMap:
     mode, prot, flags = draw(valid_modes(target))
-    size = draw(st.sampled_from([2 * PAGE, 2 * PAGE + 1, 3 * PAGE - 1, 4 * PAGE, 8 * PAGE]) | st.integers(PAGE + 1, 8 * PAGE))
+    size = draw(file_sizes(PAGE + 1, 8 * PAGE, target=target, sizes=st.sampled_from(
+        [2 * PAGE, 2 * PAGE + 1, 3 * PAGE - 1, 4 * PAGE, 8 * PAGE]) | st.integers(PAGE + 1, 8 * PAGE)))
     offset = draw(st.sampled_from([PAGE]) | page_offsets((size - 1) // PAGE))
     rest = size - offset
-    return scenario.OffsetMap(mode, prot, flags, size, draw(st.integers(0, 2**32)), offset,
+    return scenario.OffsetMap(mode, prot, flags, size, draw(fill_seeds), offset,
                               draw(st.sampled_from([rest, round_up(rest), PAGE]) | lengths(8)))
 
 

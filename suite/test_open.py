@@ -65,9 +65,9 @@ def stores_within(span: int, min_stores: int) -> st.SearchStrategy[tuple]:
 
 
 @st.composite
-def use_cases(draw, open_mode: str, flags, prot, min_stores: int | None, close_fd, reuse_fd) -> scenario.UseCase:
+def use_cases(draw, open_mode: str, flags, prot, min_stores: int | None, close_fd, reuse_fd, target=None) -> scenario.UseCase:
     """A mapping inside or across EOF, starting inside the file; stores (min_stores None: none) inside the file."""
-    size = draw(file_sizes(min_size=1))
+    size = draw(file_sizes(min_size=1, target=target))
     offset = draw(page_offsets((size - 1) // PAGE))
     length = draw(lengths(size - offset))
     span = min(length, size - offset)
@@ -123,7 +123,7 @@ def test_shared_writable_map_of_rdonly_fd_fails_eacces(conformance, target, data
 @given(data=st.data())
 def test_private_writable_map_of_rdonly_fd_works_and_stays_private(conformance, target, data):
     case = data.draw(use_cases("O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_WRITE"), 1,
-                               st.booleans(), st.just(False)))
+                               st.booleans(), st.just(False), target))
     conformance.judge(scenario.judge_private_writable_map_works, case, scenario.map_and_use(conformance.workspace, case))
 
 
@@ -131,7 +131,7 @@ def test_private_writable_map_of_rdonly_fd_works_and_stays_private(conformance, 
 @given(data=st.data())
 def test_shared_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, data):
     case = data.draw(use_cases("O_RDONLY", st.just("MAP_SHARED"), prots(target, "PROT_READ", exclude=("PROT_WRITE",)),
-                               None, st.booleans(), st.just(False)))
+                               None, st.booleans(), st.just(False), target))
     conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
 
 
@@ -139,7 +139,7 @@ def test_shared_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, 
 @given(data=st.data())
 def test_private_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, data):
     case = data.draw(use_cases("O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_READ", exclude=("PROT_WRITE",)),
-                               None, st.booleans(), st.just(False)))
+                               None, st.booleans(), st.just(False), target))
     conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
 
 

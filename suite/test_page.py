@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fixtures.libc import round_up
 from fixtures.platform import PAGE_CACHE_ELSEWHERE
 from suite.scenarios import page as scenario
-from suite.strategies import PAGE, file_sizes
+from suite.strategies import PAGE, file_sizes, open_modes
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -87,15 +87,15 @@ def willneeds(draw, readahead: int, fault_around: int) -> scenario.WillneedCase:
 
 
 @st.composite
-def advice_cases(draw, advice: st.SearchStrategy) -> scenario.AdviceCase:
-    size = draw(file_sizes(min_size=1) | st.integers(1, 4 * MIB))
+def advice_cases(draw, advice: st.SearchStrategy, target=None) -> scenario.AdviceCase:
+    size = draw(file_sizes(1, 4 * MIB, target=target, sizes=file_sizes(min_size=1) | st.integers(1, 4 * MIB)))
     file_pages = round_up(size) // PAGE
     offset_page = draw(st.integers(0, file_pages - 1))
     map_pages = draw(st.integers(1, file_pages - offset_page))
     length = map_pages * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
     first = draw(st.integers(0, map_pages - 1))
     advise_length = draw(st.integers(1, (map_pages - first) * PAGE))
-    return scenario.AdviceCase(size, draw(st.sampled_from(["O_RDONLY", "O_RDWR"])), offset_page * PAGE, length,
+    return scenario.AdviceCase(size, draw(st.sampled_from(open_modes(target))), offset_page * PAGE, length,
                                first, advise_length, draw(st.booleans()), draw(advice))
 
 
@@ -150,14 +150,16 @@ CONVENTIONAL = st.permutations(["MADV_SEQUENTIAL", "MADV_RANDOM", "MADV_DONTNEED
 
 
 @pytest.mark.claim("PAGE-4/conventional")
-@given(case=advice_cases(CONVENTIONAL))
-def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance, target, case):
+@given(data=st.data())
+def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance, target, data):
+    case = data.draw(advice_cases(CONVENTIONAL, target), label="case")
     conformance.judge(scenario.judge_conventional_advice, case, scenario.advise(conformance.workspace, case))
 
 
 @pytest.mark.claim("PAGE-4/hugepage")
-@given(case=advice_cases(st.just(("MADV_HUGEPAGE",))))
-def test_madvise_hugepage_on_private_file_mapping(conformance, target, case):
+@given(data=st.data())
+def test_madvise_hugepage_on_private_file_mapping(conformance, target, data):
+    case = data.draw(advice_cases(st.just(("MADV_HUGEPAGE",)), target), label="case")
     conformance.judge(scenario.judge_hugepage_advice, case, scenario.advise(conformance.workspace, case))
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import unmap as scenario
-from suite.strategies import MAX_PAGES, PAGE, file_sizes, fill_seeds, page_offsets
+from suite.strategies import EDGE_SIZES, MAX_PAGES, PAGE, file_sizes, fill_seeds, open_modes, page_offsets, read_only
 
 FLAGS = st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])
 READABLE = [("PROT_READ",), ("PROT_READ", "PROT_WRITE"), ("PROT_READ", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -16,10 +16,11 @@ READABLE = [("PROT_READ",), ("PROT_READ", "PROT_WRITE"), ("PROT_READ", "PROT_EXE
 
 @st.composite
 def mode_prot_flags(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str]:
-    """A valid (open mode, prot, flags): MAP_SHARED with PROT_WRITE needs O_RDWR; no PROT_EXEC on a noexec mount."""
+    """A valid (open mode, prot, flags): MAP_SHARED with PROT_WRITE needs O_RDWR (so not on a read-only image:
+    open_modes()); no PROT_EXEC on a noexec mount."""
     prot = draw(st.sampled_from([p for p in prots if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
-    flags = draw(FLAGS)
-    mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(["O_RDONLY", "O_RDWR"]))
+    flags = draw(st.just("MAP_PRIVATE") if read_only(target) and "PROT_WRITE" in prot else FLAGS)
+    mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(open_modes(target)))
     return mode, prot, flags
 
 
@@ -60,14 +61,16 @@ def stores_then_munmaps(draw) -> scenario.StoresThenMunmap:
 @st.composite
 def partial_munmaps(draw, target) -> scenario.PartialMunmap:
     mode, prot, flags = draw(mode_prot_flags(target))
-    pages = draw(st.integers(3, MAX_PAGES + 2))
+    whole = max(EDGE_SIZES) // PAGE if read_only(target) else None  # the whole pages of a read-only image's largest file
+    pages = draw(st.integers(3, whole or MAX_PAGES + 2))
     count = draw(st.integers(1, pages - 1))
     # at the start, at the end, or anywhere (the middle, where count <= pages - 2)
     first = draw(st.sampled_from([0, pages - count]) | st.integers(0, pages - count))
-    offset = draw(page_offsets(2))
+    offset = draw(page_offsets(2 if whole is None else whole - pages))
+    least = offset + pages * PAGE  # every mapped page is file data
     return scenario.PartialMunmap(
         open_mode=mode, prot=prot, flags=flags,
-        file_size=draw(st.integers(offset + pages * PAGE, offset + pages * PAGE + PAGE)),  # every mapped page is file data
+        file_size=draw(file_sizes(least, least + PAGE, target=target, sizes=st.integers(least, least + PAGE))),
         fill_seed=draw(fill_seeds), offset=offset, pages=pages, first=first, count=count,
         unmap_length=draw(st.sampled_from([count * PAGE, (count - 1) * PAGE + 1]) | st.integers((count - 1) * PAGE + 1, count * PAGE)),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +21,6 @@ FLAG_BITS = {
     "MAP_FIXED": libc.MAP_FIXED,
     "MAP_ANONYMOUS": libc.MAP_ANONYMOUS,
 }
-
-
-def content_of(seed: int, size: int) -> bytes:
-    """Pseudo-random file content: a shift by any number of bytes or pages shows up at once."""
-    return random.Random(seed).randbytes(size)
 
 
 def maps_identity(fd: int) -> tuple[str, int]:
@@ -119,7 +113,8 @@ class OffsetMap:
     prot: tuple[str, ...]  # with PROT_READ
     flags: str
     file_size: int  # several pages
-    content_seed: int  # the file holds content_of(content_seed, file_size)
+    content_seed: int  # the file holds pattern(content_seed, file_size): a shift by 1 to 254 bytes or pages
+    # changes every byte (it repeats every 255 bytes, coprime to any page size), and a read-only image holds it
     offset: int  # k * page, inside the file
     length: int
 
@@ -132,7 +127,7 @@ class OffsetMapSeen:
 def load_at_offset(workspace: Workspace, case: OffsetMap) -> OffsetMapSeen:
     """Map at the case's offset; in a child, load every byte of the mapping that lies inside the file."""
     span = min(case.length, case.file_size - case.offset)
-    with workspace.file(case.file_size, content_of(case.content_seed, case.file_size)) as path:
+    with workspace.file(case.file_size, pattern(case.content_seed, case.file_size)) as path:
         with steps.mapped(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset) as mapping:
             loads = probe(steps.read, mapping.addr, span)
     return OffsetMapSeen(loads.as_dict())
@@ -143,7 +138,7 @@ def judge_byte_i_is_file_byte_offset_plus_i(case: OffsetMap, seen: OffsetMapSeen
     if seen.loads["kind"] != "returned":
         return refuted(f"loading the mapping: child {seen.loads}")
     loaded = bytes.fromhex(seen.loads["value"])
-    expected = content_of(case.content_seed, case.file_size)[case.offset:case.offset + min(case.length, case.file_size - case.offset)]
+    expected = pattern(case.content_seed, case.file_size)[case.offset:case.offset + min(case.length, case.file_size - case.offset)]
     if len(loaded) != len(expected):
         return refuted(f"{len(loaded)} bytes loaded, {len(expected)} expected")
     for i, (got, want) in enumerate(zip(loaded, expected)):

@@ -127,7 +127,7 @@ class UseSeen:
 
 
 OTHER_FILL = 99
-OTHER_SIZE = 64  # bytes in the file that takes over a closed fd number (reuse_fd)
+OTHER_SIZE = PAGE - 1  # bytes in the file that takes over a closed fd number (reuse_fd): an edge size, so read-only images hold it
 
 
 def in_file_span(case) -> int:

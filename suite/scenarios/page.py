@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures import libc
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.verdict import Finding, holds, observed, refuted
@@ -382,7 +382,7 @@ def _advise_each(path: str, case: AdviceCase) -> tuple:
 
 def advise(workspace: Workspace, case: AdviceCase) -> AdviceSeen:
     """A child maps the file PROT_READ, MAP_PRIVATE (optionally reads the range) and gives each advice in turn."""
-    with workspace.file(case.file_size, content(case.file_size)) as path:
+    with workspace.file(case.file_size, pattern(1, case.file_size)) as path:  # as content(), and a read-only image has it
         outcome = probe(_advise_each, str(path), case)
     if outcome.kind != "returned":
         raise RuntimeError(f"the advising child did not finish: {outcome.describe()}")

@@ -11,7 +11,7 @@ UNALIGNED = geom.MmapCall("O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 100
 BOTH = geom.MmapCall("O_RDWR", ("PROT_READ", "PROT_WRITE"), ("MAP_SHARED", "MAP_PRIVATE"), 100, 100, 0)
 
 OFFSET = geom.OffsetMap("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 3 * PAGE, 7, PAGE, PAGE)
-CONTENT = geom.content_of(7, 3 * PAGE)
+CONTENT = pattern(7, 3 * PAGE)
 SECOND_PAGE = CONTENT[PAGE:2 * PAGE]
 
 FAILING = geom.FailingCall("zero-length", "O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 0, 0, None)
