@@ -58,6 +58,8 @@ CASES = {
         page.LargeMapSeen(64 << 30, 0, None, 64 << 30, 4, 0, (0, 5), ()),  # Rss grew
         page.LargeMapSeen(64 << 30, 0, None, 64 << 30, 0, 1, (0, 5), ()),  # the page cache grew
         page.LargeMapSeen(64 << 30, 0, None, 64 << 30, 0, 0, (0, 5), (5,)),  # a sampled page is resident
+        page.LargeMapSeen(64 << 30, None, None, 64 << 30, 0, None, (0, 5), (5,)),  # the same, pages not counted (< 6.5)
+        page.LargeMapSeen(64 << 30, None, None, 64 << 30, 4, None, (0, 5), ()),  # Rss grew, pages not counted
         page.LargeMapSeen(64 << 30, 0, None, 64 << 30, 0, 0, (), ())]),  # nothing sampled
 }
 
