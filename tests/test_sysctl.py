@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from fixtures import sysctl
+from fixtures import provision, sysctl
 from fixtures.files import make_run_dir, remove_run_dir
 from fixtures.probe import probe
 
@@ -77,3 +77,14 @@ def test_a_value_left_by_a_killed_run_is_restored_by_a_run_in_another_directory(
     finally:
         if sysctl.read(NAME) == changed:
             sysctl.write(NAME, original)
+
+
+def _scratch_ledger_torn_down_inside_override(records, parent):
+    with sysctl.override({NAME: sysctl.read(NAME)}, records):
+        provision.Ledger.create(parent).teardown()  # as a durability test's scratch mount does, in its flusher block
+    return "done"
+
+
+def test_a_ledger_torn_down_inside_an_override_does_not_wait_for_the_lock_its_process_holds(tmp_path):
+    outcome = probe(_scratch_ledger_torn_down_inside_override, tmp_path / "records", tmp_path, timeout=20)
+    assert outcome.kind == "returned" and outcome.value == "done", outcome
