@@ -60,6 +60,19 @@ def test_every_available_filesystem_is_made_and_torn_down(tmp_path):
 
 
 @needs_root
+@pytest.mark.skipif(provision.availability().get("hugetlbfs") is not None, reason="no hugetlbfs here")
+def test_measuring_what_a_filesystem_lacks_leaves_nothing_mapped_even_on_hugetlbfs(tmp_path):
+    from fixtures.files import lacking
+
+    ledger, made = provision.provision(["hugetlbfs"], tmp_path)
+    try:
+        lacking(made[0].directory, made[0].facts)  # its probe mapping is a whole huge page: it must unmap all of it
+    finally:
+        problems = ledger.teardown()
+    assert problems == []  # not "target is busy"
+
+
+@needs_root
 def test_a_killed_run_is_cleaned_by_the_next(tmp_path):
     script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from fixtures import provision; "
               f"provision.provision(['tmpfs', 'ext4'], Path({str(tmp_path)!r})); print('ready', flush=True); time.sleep(600)")
