@@ -5,7 +5,7 @@ Files ``suite/expectations/*.toml`` hold ``[[expect]]`` tables:
     claim = "OPEN-6"                 # catalog claim ID
     verdict = "refuted"              # or "observed" (then: alternatives = [...])
     os = "Linux"                     # platform predicate: all given keys must match
-    kernel = ">=5.4"                 # optional: comma-separated bounds on the release
+    kernel = ">=5.4"                 # optional: comma-separated bounds on the upstream version (kernel_upstream())
     fs = ["ext4", "tmpfs"]           # optional: filesystem types (as in reports), or names of
                                      # provisioned filesystems (e.g. "overlay-tmpfs", "ext4-1k")
     reason = "why the platform behaves so"
