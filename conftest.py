@@ -1,3 +1,3 @@
-"""mmapconf's pytest plugins: targets, Hypothesis profiles, per-claim verdicts and the run report."""
+"""mmapconf's pytest plugin (harness/) for every test run from this checkout."""
 
-pytest_plugins = ["suite.profiles", "suite.targets", "suite.verdicts", "suite.results"]
+pytest_plugins = ["harness.plugin"]

@@ -7,7 +7,7 @@ from hypothesis import settings
 
 from suite.model.machine import model_fs_names, platform_for
 from suite.scenarios import model as scenario
-from suite.verdict import ClaimRefuted
+from harness.findings import ClaimRefuted
 
 # The longest sequence. Long sequences reach the interesting states (a mapping, stores past EOF, a truncation,
 # a growth) far more often per step than short ones, which pay the file and process set-up again and again.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.catalog import CLAIMS_DIR, INVENTORY, CatalogError, load_catalog, misquoted_sources, parse_claim
+from harness.catalog import CLAIMS_DIR, INVENTORY, CatalogError, load_catalog, misquoted_sources, parse_claim
 
 SHARED = Path(os.environ.get("MMAPCONF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 INVENTORY_IDS = frozenset({"OPEN-1", "OPEN-5", "EOF-1", "BUS-5"})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.catalog import load_catalog
+from harness.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 

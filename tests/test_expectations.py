@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fixtures.platform import kernel_upstream
-from suite.catalog import CatalogError, catalog
-from suite.expectations import expectation_for, fs_names, kernel_in_range, load_expectations, parse_expectation
+from harness.catalog import CatalogError, catalog
+from harness.expectations import expectation_for, fs_names, kernel_in_range, load_expectations, parse_expectation
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 

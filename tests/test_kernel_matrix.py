@@ -1,4 +1,4 @@
-"""The kernel matrix (suite/kernel_matrix.py, fixtures/vm.py), with stand-ins for QEMU and the guests (CI's smoke
+"""The kernel matrix (kernels/runner.py, kernels/vm.py), with stand-ins for QEMU and the guests (CI's smoke
 run of the kernel matrix boots a real one)."""
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import provision, vm
-from suite import kernel_matrix as km
+from fixtures import provision
+from kernels import vm
+from kernels import runner as km
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suite.kernel_matrix", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kernels", *args], cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
 
 
@@ -46,7 +47,7 @@ def test_argument_errors_are_one_clear_line(args, message, tmp_path):
     done = run_cli("--out", str(tmp_path / "out"), *(arg.replace("{tmp}", str(tmp_path)) for arg in args))
     assert done.returncode == km.EXIT_USAGE, done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [f"python -m suite.kernel_matrix: {message}"]
+    assert done.stderr.splitlines() == [f"python -m kernels: {message}"]
 
 
 def test_defaults_are_the_host_and_debian_6_1_and_6_12_and_no_host_leaves_the_host_out():
@@ -203,7 +204,7 @@ def ok_report(release: str, verdicts: dict[tuple[str, str], str], fs: list[str])
 
 
 def test_a_failed_guest_becomes_error_cells_with_the_reason_and_console_tail():
-    from suite.catalog import catalog
+    from harness.catalog import catalog
 
     doc = km.failed_report(failed_run(), ["tmpfs", "vfat"], "kernel-matrix")
     assert len(doc["results"]) == len(catalog().claims) * 2
@@ -229,7 +230,7 @@ def test_reports_validate_against_the_schemas(tmp_path):
 
 def test_merge_and_summary_show_kernel_differences_coverage_and_the_failed_guest(tmp_path):
     from reports.matrix import from_run, merge
-    from suite.catalog import catalog
+    from harness.catalog import catalog
 
     claim, lacking = catalog().claims[0].id, catalog().claims[1].id
     old = ok_report("6.1.0-1-amd64", {(claim, "ext4"): "refuted", (lacking, "tmpfs"): "unsupported"},
@@ -267,7 +268,7 @@ def test_merge_and_summary_show_kernel_differences_coverage_and_the_failed_guest
 
 
 def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached_claims_become_errors(tmp_path):
-    from suite.catalog import catalog
+    from harness.catalog import catalog
 
     doc = ok_report("6.1.0-1-amd64", {}, ["tmpfs", "vfat"])
     first, second = catalog().claims[0].id, catalog().claims[1].id
@@ -297,7 +298,7 @@ def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached
 def test_a_killed_runner_s_qemu_is_killed_by_the_next_run(tmp_path):
     """A stand-in for QEMU (a sleeping process carrying the run's marker) outlives its runner's SIGKILL;
     clean_stale finds the dead runner's record and kills it, and nothing else."""
-    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from fixtures import vm; "
+    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from kernels import vm; "
               f"ledger = vm.Ledger.create(Path({str(tmp_path)!r})); marker = ledger.marker('g'); "
               f"ledger.start([sys.executable, '-c', 'import time; time.sleep(600)', marker], marker); "
               f"print(marker, flush=True); time.sleep(600)")
@@ -343,7 +344,7 @@ def test_only_refuted_or_error_cells_against_the_expectations_count_as_contradic
 @pytest.fixture
 def no_vm(monkeypatch, tmp_path):
     """main() with the host run and the guests replaced by stand-ins that 'return' the given reports."""
-    from suite.catalog import catalog
+    from harness.catalog import catalog
 
     claim = catalog().claims[0].id
     monkeypatch.setattr(km.vm, "resolve", lambda spec: spec)

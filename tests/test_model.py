@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, settings
 from fixtures import libc, procmem
 from fixtures.files import Workspace
 from fixtures.platform import fs_identity, host_identity
-from suite.catalog import catalog
-from suite.expectations import EXPECTATIONS_DIR, expectation_for
+from harness.catalog import catalog
+from harness.expectations import EXPECTATIONS_DIR, expectation_for
 from suite.model import reference
 from suite.model.machine import ModelMachine, platform_for, steps_in
 from suite.model.reference import INACCESSIBLE, STORE, TRUNC_ZERO, Image, Model, Platform, origin

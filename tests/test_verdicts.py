@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = [arg for plugin in ("suite.profiles", "suite.targets", "suite.verdicts", "suite.results") for arg in ("-p", plugin)]
+PLUGINS = ["-p", "harness.plugin"]
 
 CLAIM_TESTS = '''
 import pytest
 from hypothesis import given, strategies as st
-from suite.verdict import holds, observed, refuted
+from harness.findings import holds, observed, refuted
 
 
 def judge_even(n, seen):
@@ -243,9 +243,9 @@ reference = "a reference"
 
 
 def test_a_claim_needing_what_the_target_lacks_is_unsupported_with_both_reasons():
-    from suite.catalog import catalog
-    from suite.targets import Target
-    from suite.verdicts import _unmet
+    from harness.catalog import catalog
+    from harness.targets import Target
+    from harness.verdicts import _unmet
 
     fs = {"lacks": {"writable-shared-mapping": "mmap() ... fails here with EINVAL"}}
     target = Target("9p", "/d", "/d/run", fs, "/d/run")

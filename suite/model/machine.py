@@ -36,7 +36,7 @@ from fixtures import libc, procmem
 from fixtures.files import Workspace
 from fixtures.platform import kernel_upstream
 from fixtures.probe import Child, probe
-from suite.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names, kernel_in_range
+from harness.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names, kernel_in_range
 from suite.model.reference import Discrepancy, Model, Platform
 from suite.strategies import PAGE, file_sizes, pattern
 

@@ -10,7 +10,7 @@ from fixtures.libc import round_up
 from fixtures.probe import Child, Outcome, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 ACCESS = {"read": (steps.read, (1,)), "write": (steps.write, (b"\x5a",))}
 

@@ -36,7 +36,7 @@ from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.sync import flusher, sysctl_writable
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 # Periodic write-back held off: nothing expires within an hour, and the periodic flusher is off altogether
 # (dirty_writeback_centisecs 0). Writing a non-zero dirty_writeback_centisecs that differs from the current one

@@ -27,7 +27,7 @@ from typing import Iterator
 from fixtures import libc
 from fixtures.pages import page_frames
 from fixtures.probe import Child, probe
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 PAGE = libc.PAGE_SIZE
 HANDSHAKE_TIMEOUT = 30.0

@@ -10,7 +10,7 @@ from fixtures.files import Workspace
 from fixtures.probe import probe
 from suite.scenarios import steps
 from suite.strategies import eof_page_end, pattern
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from fixtures.files import Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import pattern
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 
 @dataclass(frozen=True)

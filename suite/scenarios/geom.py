@@ -13,7 +13,7 @@ from suite.scenarios import steps
 from suite.scenarios.steps import PROT_BITS, bits
 from suite.scenarios.unmap import fenced_hole, relative, release_fence, reserve
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 FLAG_BITS = {
     "MAP_SHARED": libc.MAP_SHARED,

@@ -15,10 +15,10 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
 from fixtures.files import Workspace
-from suite.catalog import catalog
+from harness.catalog import catalog
 from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, reproduction, steps_in
 from suite.model.reference import Platform
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 
 @dataclass(frozen=True)

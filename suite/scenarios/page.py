@@ -33,7 +33,7 @@ from fixtures import libc
 from fixtures.files import Workspace, pattern
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 PAGE = libc.PAGE_SIZE
 FAULT_AROUND_DEFAULT = 64 * 1024  # mm/memory.c: fault_around_bytes default

@@ -9,7 +9,7 @@ from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.unmap import act, fenced_hole, release_fence
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 
 def _access(addr: int, kind: str, data: bytes) -> tuple:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fixtures import libc
 from fixtures.files import Workspace
 from fixtures.probe import Child, probe
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 RW = libc.PROT_READ | libc.PROT_WRITE
 

@@ -11,7 +11,7 @@ from fixtures.files import Workspace
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 FILL = 23
 RW = ("PROT_READ", "PROT_WRITE")

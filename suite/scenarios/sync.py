@@ -16,7 +16,7 @@ from fixtures.platform import PAGE_CACHE_ELSEWHERE
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, observed, refuted
+from harness.findings import Finding, holds, observed, refuted
 
 
 @dataclass(frozen=True)

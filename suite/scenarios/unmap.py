@@ -18,7 +18,7 @@ from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.strategies import PAGE, pattern
-from suite.verdict import Finding, holds, refuted
+from harness.findings import Finding, holds, refuted
 
 ANONYMOUS = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS
 

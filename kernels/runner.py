@@ -1,8 +1,8 @@
-"""python -m suite.kernel_matrix: the suite, unchanged, under other Linux kernels in QEMU guests, and one matrix.
+"""python -m kernels: the suite, unchanged, under other Linux kernels in QEMU guests, and one matrix.
 
 Each kernel (by default Debian's newest linux-image-6.1.0-*-amd64 and
 linux-image-6.12.*-amd64, fetched into .tox/kernels/) boots in a QEMU guest
-that runs this checkout's suite with the host's Python (fixtures/vm.py); the
+that runs this checkout's suite with the host's Python (kernels/vm.py); the
 host runs it too (``--no-host``: only the guests). Every run provisions the
 same filesystems (``--fs``; default: every filesystem the suite knows, so each
 kernel reports which it supports) with the same Hypothesis profile (``kernel-matrix``:
@@ -12,7 +12,7 @@ kernels differ. A kernel that does not boot, a guest that times out and a
 filesystem a guest lacks become ``error`` or ``unsupported`` cells that say why,
 with the guest's console tail.
 
-  python -m suite.kernel_matrix [--kernel SPEC]... [--no-host] [--fs NAME,...] [--timeout S] [options] [-- pytest options]
+  python -m kernels [--kernel SPEC]... [--no-host] [--fs NAME,...] [--timeout S] [options] [-- pytest options]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fixtures import provision, vm
+from fixtures import provision
+from kernels import vm
 
 CHECKOUT = vm.CHECKOUT
 DEFAULT_KERNELS = ("6.1", "6.12")
@@ -80,7 +81,7 @@ def _count(text: str) -> int:
 
 
 def parser() -> _Parser:
-    p = _Parser(prog="python -m suite.kernel_matrix", description=__doc__.splitlines()[0],
+    p = _Parser(prog="python -m kernels", description=__doc__.splitlines()[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Anything after -- goes to pytest in every run (e.g. -- -k 'BUS or SYNC').")
     p.add_argument("--kernel", action="append", default=[], metavar="SPEC",
@@ -147,7 +148,7 @@ def parse(argv: list[str]) -> Options:
         if arg.split("=")[0] in RESERVED or re.match(r"^-n\d", arg):
             raise UsageError(f"pytest option {arg.split('=')[0]} is set by the kernel matrix (use its own options)")
     from hypothesis import settings
-    importlib.import_module("suite.profiles")  # registers the profiles
+    importlib.import_module("harness.profiles")  # registers the profiles
     try:
         settings.get_profile(args.profile)
     except Exception:
@@ -270,7 +271,7 @@ def job_script(python: str, fs: list[str], profile: str, timeout: float, extra: 
     with SIGTERM after ``timeout`` seconds (the suite then still writes its report)."""
     command = pytest_command(python, fs, profile, "/run/mmapconf/results/report.json", extra)
     return "\n".join([
-        "# written by python -m suite.kernel_matrix; run by the guest's stage 2 (fixtures/vm.py)",
+        "# written by python -m kernels; run by the guest's stage 2 (kernels/vm.py)",
         "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8",
         f"export PYTHONUNBUFFERED=1 PYTHONPATH={shlex.quote(str(CHECKOUT))}",
         "cd /run/mmapconf/work",
@@ -429,7 +430,7 @@ def failed_report(run: Run, fs: list[str], profile: str) -> dict:
     """A run report for a kernel that gave none: every claim x filesystem an error cell with the reason."""
     from fixtures.platform import host_identity
     from reports import document
-    from suite.catalog import catalog
+    from harness.catalog import catalog
 
     host = dict(host_identity(), kernel_release=run.kernel_release,
                 kernel_version=f"{run.package} {run.version or ''} (did not report)".strip())
@@ -683,7 +684,7 @@ def run_all(options: Options, ledger: vm.Ledger, progress: Progress) -> list[Run
 
 
 def main(argv: list[str] | None = None) -> int:
-    prog = "python -m suite.kernel_matrix"
+    prog = "python -m kernels"
     try:
         options = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as error:
@@ -755,7 +756,3 @@ def main(argv: list[str] | None = None) -> int:
               + (", ..." if len(contradicting) > 10 else ""))
         return EXIT_UNEXPECTED
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ The loader validates them against the inventory (``suite/claims/inventory.md``,
 a copy of the project's ``shared/claims-inventory.md``) so that a typo in an ID
 or a missing field is an error at load time, never a silently absent claim.
 
-Run ``python -m suite.catalog [--seeds DIR]`` to validate the catalog and (with
+Run ``python -m harness.catalog [--seeds DIR]`` to validate the catalog and (with
 ``--seeds``) check that every quote stands verbatim in its source document.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fixtures.files import REQUIREMENTS
 
-CLAIMS_DIR = Path(__file__).resolve().parent / "claims"
+CLAIMS_DIR = Path(__file__).resolve().parents[1] / "suite" / "claims"
 INVENTORY = CLAIMS_DIR / "inventory.md"
 
 KINDS = ("normative", "impl", "derived")
@@ -258,7 +258,7 @@ def misquoted_sources(cat: Catalog, seeds_dir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.catalog", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.catalog", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=Path, help="check every quote against the seed documents in DIR")
     args = parser.parse_args(argv)
     try:

@@ -26,9 +26,9 @@ from functools import cache
 from pathlib import Path
 
 from fixtures.platform import kernel_version_tuple
-from suite.catalog import Catalog, CatalogError, catalog
+from harness.catalog import Catalog, CatalogError, catalog
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "suite" / "expectations"
 FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "reason", "reference"}
 BOUND = re.compile(r"^(>=|<=|>|<|==)\s*(\d+(?:\.\d+)*)$")
 

@@ -15,9 +15,9 @@ from hypothesis import settings
 
 from fixtures.platform import host_identity
 from reports import document, html, matrix, table
-from suite.catalog import catalog
-from suite.targets import is_worker
-from suite.verdicts import ITEM_PROPERTY, RESULT_PROPERTY
+from harness.catalog import catalog
+from harness.targets import is_worker
+from harness.verdicts import ITEM_PROPERTY, RESULT_PROPERTY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

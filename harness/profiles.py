@@ -23,7 +23,7 @@ _COMMON = dict(
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("ci", max_examples=40, derandomize=True, database=None, **_COMMON)
 settings.register_profile("thorough", max_examples=500, **_COMMON)
-# The kernel matrix (python -m suite.kernel_matrix) runs every claim on every filesystem in emulated guests
+# The kernel matrix (python -m kernels) runs every claim on every filesystem in emulated guests
 # (QEMU TCG: Python runs 30-80 times slower): few examples, derandomized so that every kernel gets the same
 # examples and a verdict that differs between kernels is the kernels' difference, not the draw's; no shrink
 # phase (shrinking one refutation takes minutes under emulation), so a refuted cell shows the first failing

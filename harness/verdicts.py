@@ -34,10 +34,10 @@ from pytest_forked import forked_run_report
 from fixtures.files import REQUIREMENTS, Workspace
 from fixtures.libc import PAGE_SIZE
 from fixtures.platform import host_identity
-from suite.catalog import CatalogError, Claim, catalog
-from suite.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names
-from suite.targets import Target
-from suite.verdict import ClaimRefuted, Finding, plain
+from harness.catalog import CatalogError, Claim, catalog
+from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names
+from harness.targets import Target
+from harness.findings import ClaimRefuted, Finding, plain
 
 RESULT_PROPERTY = "mmapconf.result"
 ITEM_PROPERTY = "mmapconf.item"

@@ -1,0 +1,5 @@
+import sys
+
+from kernels.runner import main
+
+sys.exit(main())
