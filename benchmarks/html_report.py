@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from reports import html  # noqa: E402
-from reports.matrix import from_run, synthetic  # noqa: E402
+from reports.matrix import from_run  # noqa: E402
+from tests.reporting import synthetic  # noqa: E402
 
 
 def main() -> None:

@@ -28,14 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
+from fixtures import provision  # noqa: E402
 from fixtures.files import Workspace  # noqa: E402
 from fixtures.platform import fs_identity  # noqa: E402
-from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, model_fs_names, platform_for  # noqa: E402
+from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, fs_names_for_model, platform_for  # noqa: E402
 
 
 def machine_rate(directory: Path, steps: int, length: int, provisioned: dict | None = None) -> None:
     fs_type = fs_identity(str(directory)).type
-    platform, taken = platform_for(model_fs_names({"type": fs_type, "provisioned": provisioned}))
+    platform, taken = platform_for(fs_names_for_model({"type": fs_type, "provisioned": provisioned}))
     if platform is None:
         print(f"{directory} ({fs_type}): the model cannot run here: {taken['unsupported']}")
         return
@@ -85,7 +86,6 @@ def main() -> None:
         fsx_rate(directory, args.steps * 10)
     names = [name for name in args.fs.split(",") if name]
     if names:
-        from fixtures import provision
         # An absolute path: the ledger checks each mount's source against what it recorded before it undoes it.
         with tempfile.TemporaryDirectory(prefix=".mmapconf-bench-fs-", dir=Path.cwd().resolve()) as parent:
             ledger, made = provision.provision(names, Path(parent))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from fixtures.files import REQUIREMENTS
+from harness.requirements import REQUIREMENTS
 
 CLAIMS_DIR = Path(__file__).resolve().parents[1] / "suite" / "claims"
 INVENTORY = CLAIMS_DIR / "inventory.md"
@@ -55,7 +55,7 @@ class Claim:
     reference: str
     sources: tuple[Source, ...]
     preconditions: tuple[str, ...] = ()
-    requires: tuple[str, ...] = ()  # what its test needs of the target's filesystem (fixtures.files.REQUIREMENTS)
+    requires: tuple[str, ...] = ()  # what its test needs of its target (harness/requirements.py)
     alternatives: tuple[str, ...] = ()
     derived_from: tuple[str, ...] = ()
     contradicts: tuple[str, ...] = ()

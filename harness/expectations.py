@@ -46,7 +46,7 @@ class Expectation:
     file: str
 
     def applies(self, os_name: str, kernel_release: str, fs: tuple[str, ...]) -> bool:
-        """``fs``: the names the target's filesystem goes by (fs_names())."""
+        """``fs``: the names the target's filesystem goes by (fs_names_in_expectations())."""
         if self.os and self.os != os_name:
             return False
         if self.fs and not set(fs) & set(self.fs):
@@ -124,7 +124,7 @@ def expectations(directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
     return load_expectations(catalog(), directory)
 
 
-def fs_names(fs: dict) -> tuple[str, ...]:
+def fs_names_in_expectations(fs: dict) -> tuple[str, ...]:
     """The names a target's filesystem goes by in expectations: its type and, if the run provisioned it, the
     provisioned filesystem's name (two overlays or two ext4s made differently share a type, not a name)."""
     provisioned = fs.get("provisioned") or {}

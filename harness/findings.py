@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-VERDICTS = ("holds", "refuted", "observed", "unsupported", "error")
-
+from fixtures.outcome import Outcome
 
 @dataclass(frozen=True)
 class Finding:
@@ -31,7 +30,10 @@ def observed(alternative: str, detail: str = "") -> Finding:
 
 
 def plain(value: Any) -> Any:
-    """A JSON-friendly copy of a parameter or observation record (long byte strings abridged)."""
+    """A JSON-friendly copy of a parameter or observation record (long byte strings abridged; an Outcome as the
+    report's record of it)."""
+    if isinstance(value, Outcome):
+        return plain(value.as_dict())
     if hasattr(value, "__dataclass_fields__"):
         return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
     if isinstance(value, dict):

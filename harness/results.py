@@ -50,12 +50,10 @@ class Results:
         elif report.nodeid not in self.records and (report.failed or report.skipped):
             # setup or teardown went wrong, or the forked child crashed before a verdict
             reason = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else report.outcome
-            self.records[report.nodeid] = {
-                "claim": item["claim"], "target": item["target"], "inventory": catalog()[item["claim"]].inventory,
-                "verdict": "unsupported" if report.skipped else "error", "detail": reason,
-                "alternatives": [], "examples": 0, "duration_s": round(report.duration, 3),
-                "as_expected": bool(report.skipped), "tests": [report.nodeid],
-            }
+            self.records[report.nodeid] = document.result_cell(
+                item["claim"], item["target"], catalog()[item["claim"]].inventory,
+                "unsupported" if report.skipped else "error", reason, as_expected=bool(report.skipped),
+                duration_s=round(report.duration, 3), tests=[report.nodeid])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -2,8 +2,9 @@
 
 Targets come from ``--target-dir`` (existing directories) and ``--fs``
 (filesystems the suite provisions itself, as root: fixtures/provision.py).
-The controlling process validates each, makes a 0700 run directory in it and
-removes it at the end, unmounting what it provisioned (also on Ctrl-C and
+The controlling process validates each, makes a 0700 run directory in it,
+measures what it lacks of the claims' requirements (harness/requirements.py) and
+removes the run directory at the end, unmounting what it provisioned (also on Ctrl-C and
 SIGTERM); xdist workers get the list from the controller instead of making
 their own. Claim tests take a ``target`` argument, parametrized over every
 target; on a filesystem that could not be provisioned every claim is
@@ -22,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from fixtures import provision
-from fixtures.files import TargetError, check_target_dir, lacking, make_run_dir, remove_run_dir
-from fixtures.platform import fs_identity
+from fixtures.files import TargetError, check_target_dir, make_run_dir, remove_run_dir
+from fixtures.platform import fs_identity, unprovisioned_fs_identity
+from harness.requirements import REQUIREMENTS, lacking
 
 WORKER_KEY = "mmapconf_targets"
 
@@ -41,6 +43,12 @@ class Target:
 
     def as_dict(self) -> dict:
         return {"id": self.id, "directory": self.directory, "fs": self.fs}
+
+    def meets(self, requirement: str) -> bool:
+        """Whether this target has what the requirement (harness/requirements.py) names, as measured at set-up."""
+        if requirement not in REQUIREMENTS:
+            raise KeyError(f"no requirement {requirement!r} in harness/requirements.py")
+        return requirement not in self.fs.get("lacks", {})
 
     def __repr__(self) -> str:  # keeps Hypothesis' failing-example lines short
         return f"Target({self.id!r})"
@@ -75,7 +83,8 @@ def _target_id(directory: Path, taken: set[str], default: bool) -> str:
     return candidate
 
 
-def _fs_names(values: list[str]) -> list[str]:
+def _filesystems_to_provision(values: list[str]) -> list[str]:
+    """--fs values -> filesystem names; 'all' is every filesystem this host can provision."""
     names = [n.strip() for value in values for n in value.split(",") if n.strip()]
     if "all" in names:
         available = [name for name, reason in provision.availability().items() if reason is None]
@@ -97,12 +106,6 @@ def _list_filesystems() -> str:
     return "\n".join(lines)
 
 
-def _placeholder_fs(name: str) -> dict:
-    """The identity of a filesystem that could not be provisioned: only its name is known."""
-    return {"type": name, "magic": "", "block_size": 0, "fragment_size": 0, "mount_point": None, "mount_type": None,
-            "mount_source": None, "mount_options": None, "super_options": None, "read_only": False, "noexec": False}
-
-
 def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned], ledger_root: Path | None) -> list[Target]:
     made: list[dict] = []
     requested = [(Path(d).expanduser(), None) for d in dirs] + [(p.directory, p) for p in filesystems]
@@ -111,15 +114,15 @@ def _make_targets(dirs: list[str], filesystems: list[provision.Provisioned], led
     try:
         for directory, provisioned in requested:
             if provisioned is not None and provisioned.directory is None:
-                made.append(dict(id=provisioned.name, directory="", run_dir="", fs=_placeholder_fs(provisioned.name),
-                                 unavailable=provisioned.reason))
+                made.append(dict(id=provisioned.name, directory="", run_dir="",
+                                 fs=unprovisioned_fs_identity(provisioned.name).as_dict(), unavailable=provisioned.reason))
                 continue
             read_only = bool(provisioned and provisioned.facts.get("read_only"))
             run_dir = directory if read_only else make_run_dir(directory)  # nothing is ever created on a read-only one
             fs = fs_identity(str(run_dir)).as_dict()
             if provisioned is not None:
                 fs["provisioned"] = provisioned.facts
-            fs["lacks"] = lacking(run_dir, provisioned.facts if provisioned else None)
+            fs["lacks"] = lacking(run_dir, fs)
             made.append(dict(
                 id=provisioned.name if provisioned else _target_id(directory, {t["id"] for t in made}, not dirs),
                 directory=str(directory.resolve()), run_dir=str(run_dir), fs=fs,
@@ -169,7 +172,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         for directory in config.getoption("target_dir"):
             check_target_dir(Path(directory).expanduser())  # a user mistake stops the run before anything is mounted
-        names = _fs_names(config.getoption("fs"))
+        names = _filesystems_to_provision(config.getoption("fs"))
         filesystems = []
         if names:
             config.mmapconf_ledger, filesystems = provision.provision(names, Path.cwd())

@@ -8,8 +8,10 @@ finding to ``conformance.judge``; at the end of the test the verdict is:
   shrunk, minimal counterexample);
 - observed: an implementation-defined claim took the recorded alternative(s);
 - holds: every example held;
-- unsupported: the test said so (``conformance.unsupported(reason)``), or no
-  example could be set up on the target (each was rejected: ``conformance.reject``);
+- unsupported: the target lacks what the claim requires (catalog ``requires``,
+  harness/requirements.py: measured once per target, checked before the test
+  runs), or no example could be set up on the target (each was rejected:
+  ``conformance.reject``), or the test said so (``conformance.unsupported``);
 - error: anything else went wrong (including a test that judged nothing).
 
 The verdict travels to the controlling process in the report's
@@ -31,13 +33,14 @@ import pytest
 from hypothesis.errors import Unsatisfiable
 from pytest_forked import forked_run_report
 
-from fixtures.files import REQUIREMENTS, Workspace
-from fixtures.libc import PAGE_SIZE
+from fixtures.files import Workspace
 from fixtures.platform import host_identity
 from harness.catalog import CatalogError, Claim, catalog
-from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names
+from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations
+from harness.requirements import unmet
 from harness.targets import Target
 from harness.findings import ClaimRefuted, Finding, plain
+from reports.document import result_cell
 
 RESULT_PROPERTY = "mmapconf.result"
 ITEM_PROPERTY = "mmapconf.item"
@@ -71,20 +74,11 @@ class ClaimRecord:
             raise ValueError(f"{self.claim.id} is implementation-defined: its judge must name the alternative observed")
 
     def as_dict(self, expectation: Expectation | None, as_expected: bool) -> dict:
-        return {
-            "claim": self.claim.id,
-            "target": self.target.id,
-            "inventory": list(self.claim.inventory),
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "alternatives": sorted(self.alternatives),
-            "alternative_examples": self.alternatives,
-            "counterexample": self.counterexample,
-            "examples": self.examples,
-            "duration_s": round(time.monotonic() - self.started, 3),
-            "expected": expectation.as_dict() if expectation else None,
-            "as_expected": as_expected,
-        }
+        return result_cell(self.claim.id, self.target.id, self.claim.inventory, self.verdict, self.detail,
+                           as_expected=as_expected, alternative_examples=self.alternatives,
+                           counterexample=self.counterexample, examples=self.examples,
+                           duration_s=round(time.monotonic() - self.started, 3),
+                           expected=expectation.as_dict() if expectation else None)
 
 
 class Conformance:
@@ -93,8 +87,8 @@ class Conformance:
     def __init__(self, record: ClaimRecord):
         self.claim = record.claim
         self.target = record.target
-        self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.unsupported,
-                                   self.reject, record.target.fs.get("lacks"))
+        self.workspace = Workspace(Path(record.target.run_dir), record.target.fs.get("provisioned"), self.reject,
+                                   record.target.fs.get("lacks"))
         self.state_dir = Path(record.target.state_dir)
         self._record = record
 
@@ -107,13 +101,15 @@ class Conformance:
         ``examples``: how many examples the observation covers (the model test judges all its sequences at once).
         An example the target refused (Workspace.refused_here: a write on a read-only filesystem, a shared
         mapping the filesystem will not make) is rejected, not judged."""
-        reason = self.workspace.refused_here(plain(observation))
+        reason = self.workspace.refused_here(observation)
         if reason:
             self.reject(reason)
         self._record.add(judge(params, observation), params, observation, examples)
 
     @staticmethod
     def unsupported(reason: str) -> None:
+        """The claim cannot be checked here for a reason no requirement measures (the model: the expectations
+        record no platform for it). A platform's lack is a requirement (harness/requirements.py) instead."""
         pytest.skip(f"unsupported: {reason}")
 
     def reject(self, reason: str) -> None:
@@ -185,30 +181,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if claim is None:
         return
     record = item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
-    reason = record.target.unavailable or _target_unsupported(record.target) or _unmet(claim, record.target)
+    # The one place a claim becomes unsupported for a platform reason: what its target lacks of its requirements.
+    reason = record.target.unavailable or unmet(claim.requires, record.target.fs.get("lacks", {}))
     if reason:
         record.verdict, record.detail = "unsupported", reason
         _finish(item, record)
         pytest.skip(f"unsupported: {reason}")
-
-
-def _target_unsupported(target: Target) -> str | None:
-    """Why no claim test can run on this target (None: they can)."""
-    huge_page = (target.fs.get("provisioned") or {}).get("huge_page_size")
-    if huge_page:
-        return (f"hugetlbfs: its files are whole {huge_page >> 20} MiB pages, sized by ftruncate() and filled through "
-                f"mappings only (no write()), while the claim tests draw sizes and offsets in {PAGE_SIZE >> 10} KiB "
-                f"pages and write their files")
-    return None
-
-
-def _unmet(claim: Claim, target: Target) -> str | None:
-    """Why the claim's test cannot run on this target's filesystem: a requirement (catalog ``requires``) it lacks."""
-    lacks = target.fs.get("lacks", {})
-    unmet = [need for need in claim.requires if need in lacks]
-    if not unmet:
-        return None
-    return "; ".join(f"{REQUIREMENTS[need]} ({need}), but {lacks[need]}" for need in unmet)
 
 
 class RunAlone:
@@ -228,7 +206,7 @@ class RunAlone:
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
     host = host_identity()
     expectation = expectation_for(item.config.getoption("expectations"), record.claim.id,
-                                  host["os"], host["kernel_upstream"], fs_names(record.target.fs))
+                                  host["os"], host["kernel_upstream"], fs_names_in_expectations(record.target.fs))
     if record.verdict in ("unsupported", "error"):
         as_expected = record.verdict == "unsupported"
     elif expectation is None:

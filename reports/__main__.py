@@ -5,6 +5,7 @@
   markdown REPORT... [-o OUT]     a compact Markdown summary
   junit REPORT... [-o OUT]        JUnit XML, one testcase per claim per cell
   diff BASE NEW                   verdict changes; exit 1 when a claim that held is refuted
+  kernels REPORT... [--markdown]  the kernel summary: how each kernel ran, where kernels differ (python -m kernels)
 
 Every REPORT may be a run report (reports/out/*.json) or a merged matrix.
 """
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from reports import diff, html, junit, markdown
+from reports import diff, html, junit, kernel_summary, markdown
 from reports.matrix import ReportError, load, merge
 
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=f"write the {what}")
         command.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
         command.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    kernels = commands.add_parser("kernels", help="the kernel summary (as python -m kernels prints it)")
+    kernels.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    kernels.add_argument("--markdown", action="store_true", help="as Markdown (summary.md)")
+    kernels.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     compare = commands.add_parser("diff", help="verdict changes between two reports")
     compare.add_argument("base", type=Path)
     compare.add_argument("new", type=Path)
@@ -56,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as error:
         print(f"python -m reports: {error}", file=sys.stderr)
         return 2
+    color = args.output is None and sys.stdout.isatty()
     render = {
         "merge": lambda m: json.dumps(m, indent=1) + "\n",
         "html": html.render,
         "markdown": markdown.render,
         "junit": junit.render,
+        "kernels": lambda m: (kernel_summary.markdown(m) if args.markdown
+                              else "\n".join(kernel_summary.lines(m, color=color)) + "\n"),
     }[args.command]
     _emit(render(matrix), args.output)
     return 0

@@ -12,6 +12,28 @@ VERSION = 1
 _PRECEDENCE = ("error", "refuted", "observed", "holds", "unsupported")
 
 
+def result_cell(claim: str, target: str, inventory: list[str], verdict: str, detail: str, *, as_expected: bool,
+                alternative_examples: dict | None = None, counterexample: dict | None = None, examples: int = 0,
+                duration_s: float = 0.0, expected: dict | None = None, tests: list[str] | None = None) -> dict:
+    """One result cell (README, "Report format"): what one test, or every test of a claim, found on one target.
+    ``alternative_examples``: an example per alternative observed (its keys are the cell's ``alternatives``)."""
+    return {
+        "claim": claim,
+        "target": target,
+        "inventory": list(inventory),
+        "verdict": verdict,
+        "detail": detail,
+        "alternatives": sorted(alternative_examples or {}),
+        "alternative_examples": alternative_examples or {},
+        "counterexample": counterexample,
+        "examples": examples,
+        "duration_s": duration_s,
+        "expected": expected,
+        "as_expected": as_expected,
+        "tests": list(tests or []),
+    }
+
+
 def combine(results: list[dict]) -> dict:
     """One cell from the results of every test of a claim on a target."""
     ordered = sorted(results, key=lambda r: _PRECEDENCE.index(r["verdict"]))
@@ -25,18 +47,8 @@ def combine(results: list[dict]) -> dict:
 
 
 def not_run(claim: dict, target: dict) -> dict:
-    return {
-        "claim": claim["id"],
-        "target": target["id"],
-        "inventory": claim["inventory"],
-        "verdict": "not run",
-        "detail": "no test of this claim ran on this target (none selected, or none written yet)",
-        "alternatives": [],
-        "examples": 0,
-        "duration_s": 0.0,
-        "as_expected": True,
-        "tests": [],
-    }
+    return result_cell(claim["id"], target["id"], claim["inventory"], "not run",
+                       "no test of this claim ran on this target (none selected, or none written yet)", as_expected=True)
 
 
 def build(*, run: dict, host: dict, targets: list[dict], claims: list[dict], results: list[dict]) -> dict:

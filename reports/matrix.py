@@ -136,13 +136,3 @@ def rows_that_differ(matrix: dict) -> set[str]:
         if len(keys) > 1:
             differ.add(claim["id"])
     return differ
-
-
-def synthetic(model: dict, claims: int, columns: int) -> dict:
-    """A claims x columns matrix made of copies of one real cell of ``model`` (for size tests and benchmarks)."""
-    cell = next(c for c in model["results"] if c["verdict"] != "not run")
-    claim = next(c for c in model["claims"] if c["id"] == cell["claim"])
-    column = next(c for c in model["columns"] if c["id"] == cell["column"])
-    new_claims = [dict(claim, id=f"BIG-{i}", name=f"BigClaim{i}", topic="big") for i in range(claims)]
-    new_columns = [dict(column, id=f"{column['kernel_release']}/{column['fs_type']}/t{j}", target=f"t{j}") for j in range(columns)]
-    return _matrix(new_claims, new_columns, [dict(cell, claim=c["id"], column=k["id"]) for c in new_claims for k in new_columns])

@@ -1,5 +1,5 @@
 """DURABILITY: what reaches the block device — msync(MS_SYNC), fsync(), no sync at all, and unmount — read back
-from a crash copy of the device (see suite/scenarios/durability.py for the crash model)."""
+from a crash copy of the device (see fixtures/crash.py for the crash model)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fixtures import crash
 from fixtures.libc import round_up
 from suite.scenarios import durability as scenario
 from suite.strategies import PAGE, file_sizes, fill_seeds
@@ -96,21 +97,14 @@ def unmount_cases(draw) -> scenario.UnmountCase:
 @pytest.fixture
 def scratch(conformance):
     """A directory in the run's state directory for this test's crash copy and images, removed after the test."""
-    with scenario.scratch_dir(conformance.state_dir) as directory:
+    with crash.scratch_dir(conformance.state_dir) as directory:
         yield directory
-
-
-def require_crash_copy(conformance, target) -> None:
-    reason = scenario.crash_unsupported(conformance.workspace, target.fs)
-    if reason:
-        conformance.unsupported(reason)
 
 
 @pytest.mark.claim("SYNC-1/device")
 @pytest.mark.run_alone
 @given(case=msync_crashes())
 def test_msync_sync_range_in_crash_copy_of_device(conformance, target, scratch, case):
-    require_crash_copy(conformance, target)
     conformance.judge(scenario.judge_msync_range_in_crash_image, case,
                       scenario.msync_then_crash(conformance.workspace, conformance.state_dir, scratch, target.fs, case))
 
@@ -119,7 +113,6 @@ def test_msync_sync_range_in_crash_copy_of_device(conformance, target, scratch, 
 @pytest.mark.run_alone
 @given(case=fsync_crashes())
 def test_fsync_of_mapped_file_in_crash_copy_of_device(conformance, target, scratch, case):
-    require_crash_copy(conformance, target)
     conformance.judge(scenario.judge_fsync_in_crash_image, case,
                       scenario.fsync_then_crash(conformance.workspace, conformance.state_dir, scratch, target.fs, case))
 
@@ -128,7 +121,6 @@ def test_fsync_of_mapped_file_in_crash_copy_of_device(conformance, target, scrat
 @pytest.mark.run_alone
 @given(case=unsynced_crashes())
 def test_unsynced_shared_stores_in_crash_copy_before_writeback(conformance, target, scratch, case):
-    require_crash_copy(conformance, target)
     conformance.judge(scenario.judge_unsynced_crash_contents, case,
                       scenario.unsynced_then_crash(conformance.workspace, conformance.state_dir, scratch, target.fs, case))
 
@@ -137,8 +129,5 @@ def test_unsynced_shared_stores_in_crash_copy_before_writeback(conformance, targ
 @pytest.mark.run_alone
 @given(case=unmount_cases())
 def test_shared_stores_on_device_after_writers_exit_and_unmount(conformance, target, scratch, case):
-    reason = scenario.unmount_unsupported(target.fs)
-    if reason:
-        conformance.unsupported(reason)
     conformance.judge(scenario.judge_stores_on_device_after_unmount, case,
                       scenario.store_exit_unmount(conformance.workspace, conformance.state_dir, scratch, target.fs, case))

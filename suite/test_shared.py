@@ -6,7 +6,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fixtures import pages
 from suite.scenarios import shared as scenario
 from suite.strategies import PAGE, file_sizes, page_offsets, store_in, stores_in
 
@@ -163,16 +162,12 @@ def test_pwrite_after_mmap_seen_through_shared_mapping(conformance, target, case
 @pytest.mark.claim("SHARED-5")
 @given(case=two_mappers())
 def test_shared_mappings_in_two_processes_same_page_frame(conformance, target, case):
-    if not pages.frames_visible():
-        conformance.unsupported("page frame numbers read as zero without CAP_SYS_ADMIN")
     conformance.judge(scenario.judge_same_frames, case, scenario.frames_in_two_processes(conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-6")
 @given(case=store_frames())
 def test_shared_store_keeps_page_frame(conformance, target, case):
-    if not pages.frames_visible():
-        conformance.unsupported("page frame numbers read as zero without CAP_SYS_ADMIN")
     conformance.judge(scenario.judge_store_keeps_frame, case, scenario.frames_around_store(conformance.workspace, case))
 
 

@@ -146,20 +146,6 @@ def private_msyncs(draw) -> scenario.PrivateMsync:
     )
 
 
-# --- unsupported where write-back cannot be observed -----------------------------------------------------
-
-
-def require_writeback_observable(conformance, target) -> None:
-    reason = scenario.writeback_unobservable(conformance.workspace, target.fs)
-    if reason:
-        conformance.unsupported(reason)
-
-
-def require_sysctl(conformance) -> None:
-    if not scenario.sysctl_writable():
-        conformance.unsupported("vm.dirty_* cannot be changed here (needs root and a writable /proc/sys) to control periodic write-back")
-
-
 # --- claims --------------------------------------------------------------------------------------------
 
 
@@ -167,9 +153,7 @@ def require_sysctl(conformance) -> None:
 @pytest.mark.run_alone
 @given(case=dirty_msyncs([("MS_SYNC",)]))
 def test_msync_sync_returns_with_range_clean(conformance, target, case):
-    require_writeback_observable(conformance, target)
-    seen = scenario.msync_dirty_range(conformance.workspace, case, observe=True,
-                                      quiet=scenario.sysctl_writable())
+    seen = scenario.msync_dirty_range(conformance.workspace, case, observe=True, quiet=target.meets("sysctl-writable"))
     conformance.judge(scenario.judge_no_dirty_pages_after_ms_sync, case, seen)
 
 
@@ -180,8 +164,6 @@ def test_msync_sync_returns_with_range_clean(conformance, target, case):
 @settings(max_examples=5, phases=(Phase.explicit, Phase.reuse, Phase.generate))
 @given(case=dirty_msyncs([("MS_ASYNC",), ("MS_ASYNC", "MS_INVALIDATE")]))
 def test_msync_async_starts_writeback_soon(conformance, target, case):
-    require_writeback_observable(conformance, target)
-    require_sysctl(conformance)
     conformance.judge(scenario.judge_async_starts_writeback_soon, case,
                       scenario.msync_async_then_watch(conformance.workspace, case))
 
@@ -189,11 +171,9 @@ def test_msync_async_starts_writeback_soon(conformance, target, case):
 @pytest.mark.claim("SYNC-3")
 @given(case=behind_cache())
 def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, target, case):
-    if target.fs["type"] in scenario.NO_BACKING_DEVICE:
-        conformance.unsupported(f"{target.fs['type']} has no backing device: its page cache is the file, nothing can change behind it")
     seen = scenario.invalidate_after_direct_write(conformance.workspace, case)
-    if seen.direct_io is not None:
-        conformance.unsupported(f"the file cannot be changed behind the page cache: {seen.direct_io}")
+    if seen.direct_io is not None:  # the target met backing-device (the probe's O_DIRECT write was made): not this one
+        conformance.reject(f"the file cannot be changed behind the page cache: {seen.direct_io}")
     conformance.judge(scenario.judge_invalidate_shows_new_contents, case, seen)
 
 
@@ -201,9 +181,9 @@ def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, tar
 @pytest.mark.run_alone
 @given(case=dirty_msyncs([("MS_SYNC", "MS_INVALIDATE")]))
 def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, case):
-    observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
+    observe = target.meets("writeback-observable")
     seen = scenario.msync_dirty_range(conformance.workspace, case, observe=observe,
-                                      quiet=observe and scenario.sysctl_writable())
+                                      quiet=observe and target.meets("sysctl-writable"))
     conformance.judge(scenario.judge_sync_invalidate_writes_back, case, seen)
 
 
@@ -211,9 +191,9 @@ def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, cas
 @pytest.mark.run_alone
 @given(case=st.booleans().flatmap(aligned_msyncs))
 def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, case):
-    observe = scenario.writeback_unobservable(conformance.workspace, target.fs) is None
+    observe = target.meets("writeback-observable")
     seen = scenario.msync_alignment(conformance.workspace, case, observe=observe,
-                                    quiet=observe and scenario.sysctl_writable())
+                                    quiet=observe and target.meets("sysctl-writable"))
     judge = scenario.judge_misaligned_addr_einval if case.misalign else scenario.judge_unaligned_length_ok
     conformance.judge(judge, case, seen)
 
@@ -242,8 +222,6 @@ def test_msync_unmapped_range_enomem(conformance, target, case):
 @settings(max_examples=15)
 @given(case=dirty_left())
 def test_dirty_shared_pages_written_back_without_msync(conformance, target, case):
-    require_writeback_observable(conformance, target)
-    require_sysctl(conformance)
     conformance.judge(scenario.judge_written_back_eventually, case,
                       scenario.wait_for_writeback(conformance.workspace, case))
 

@@ -1,4 +1,5 @@
-"""A real run of the suite, shared by the report tests (two targets, a few claims)."""
+"""A real run of the suite, shared by the report tests (two targets, a few claims); a large matrix made from it
+(also for benchmarks/html_report.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from reports.matrix import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +26,15 @@ def real_run(directory: Path, *extra: str) -> Path:
     )
     assert report.is_file(), done.stdout + done.stderr
     return report
+
+
+def synthetic(model: dict, claims: int, columns: int) -> dict:
+    """A claims x columns matrix made of copies of one real cell of ``model`` (for size tests and benchmarks)."""
+    cell = next(c for c in model["results"] if c["verdict"] != "not run")
+    claim = next(c for c in model["claims"] if c["id"] == cell["claim"])
+    column = next(c for c in model["columns"] if c["id"] == cell["column"])
+    new_claims = [dict(claim, id=f"BIG-{i}", name=f"BigClaim{i}", topic="big") for i in range(claims)]
+    new_columns = [dict(column, id=f"{column['kernel_release']}/{column['fs_type']}/t{j}", target=f"t{j}")
+                   for j in range(columns)]
+    cells = [dict(cell, claim=c["id"], column=k["id"]) for c in new_claims for k in new_columns]
+    return merge([{"claims": new_claims, "columns": new_columns, "results": cells}])

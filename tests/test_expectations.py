@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.platform import kernel_upstream
 from harness.catalog import CatalogError, catalog
-from harness.expectations import expectation_for, fs_names, kernel_in_range, load_expectations, parse_expectation
+from harness.expectations import expectation_for, fs_names_in_expectations, kernel_in_range, load_expectations, parse_expectation
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 
@@ -66,10 +66,10 @@ def test_provisioned_filesystem_matches_by_its_name_as_well_as_its_type():
     by_name = parse_expectation(dict(BASE, fs=["overlay-tmpfs"]), catalog(), "x.toml entry #1")
     upper_on_tmpfs = {"type": "overlayfs", "provisioned": {"name": "overlay-tmpfs"}}
     upper_on_ext4 = {"type": "overlayfs", "provisioned": {"name": "overlay-ext4"}}
-    assert fs_names(upper_on_tmpfs) == ("overlayfs", "overlay-tmpfs")
-    assert fs_names({"type": "ext4"}) == ("ext4",)
-    assert by_name.applies("Linux", "6.18.1", fs_names(upper_on_tmpfs))
-    assert not by_name.applies("Linux", "6.18.1", fs_names(upper_on_ext4))
+    assert fs_names_in_expectations(upper_on_tmpfs) == ("overlayfs", "overlay-tmpfs")
+    assert fs_names_in_expectations({"type": "ext4"}) == ("ext4",)
+    assert by_name.applies("Linux", "6.18.1", fs_names_in_expectations(upper_on_tmpfs))
+    assert not by_name.applies("Linux", "6.18.1", fs_names_in_expectations(upper_on_ext4))
 
 
 @pytest.mark.parametrize("changes, message", [

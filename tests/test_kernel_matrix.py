@@ -1,5 +1,5 @@
-"""The kernel matrix (kernels/runner.py, kernels/vm.py), with stand-ins for QEMU and the guests (CI's smoke
-run of the kernel matrix boots a real one)."""
+"""The kernel matrix (kernels/) and its summary (reports/kernel_summary.py), with stand-ins for QEMU and the
+guests (CI's smoke run of the kernel matrix boots a real one)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 from fixtures import provision
-from kernels import vm
-from kernels import runner as km
+from fixtures.platform import unprovisioned_fs_identity
+from harness.catalog import catalog
+from kernels import VMError, command_line, guest, initramfs, packages, processes, run_reports, runner, runs
+from kernels.progress import parse_progress
+from reports import kernel_summary
+from reports.__main__ import main as reports_main
+from reports.matrix import from_run, merge
+from tests.test_reports import validator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,44 +51,44 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_argument_errors_are_one_clear_line(args, message, tmp_path):
     (tmp_path / "linux.deb").touch()
     done = run_cli("--out", str(tmp_path / "out"), *(arg.replace("{tmp}", str(tmp_path)) for arg in args))
-    assert done.returncode == km.EXIT_USAGE, done.stderr
+    assert done.returncode == runner.EXIT_USAGE, done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [f"python -m kernels: {message}"]
 
 
 def test_defaults_are_the_host_and_debian_6_1_and_6_12_and_no_host_leaves_the_host_out():
-    options = km.parse([])
+    options = command_line.parse([])
     assert options.host and options.kernels == ["6.1", "6.12"] and options.profile == "kernel-matrix"
-    assert not km.parse(["--no-host", "--kernel", "6.12"]).host
+    assert not command_line.parse(["--no-host", "--kernel", "6.12"]).host
 
 
 def test_default_filesystems_are_every_one_the_suite_knows_including_guest_only_ones():
-    names = km.fs_names([])
+    names = command_line.matrix_filesystems([])
     assert names == list(provision.FILESYSTEMS)
     assert {"vfat", "9p-cache-none", "9p-cache-mmap"} <= set(names)
-    assert km.fs_names(["tmpfs,ext4", "tmpfs"]) == ["tmpfs", "ext4"]
+    assert command_line.matrix_filesystems(["tmpfs,ext4", "tmpfs"]) == ["tmpfs", "ext4"]
 
 
 def test_series_pick_the_newest_generic_amd64_package():
     names = ["linux-image-6.1.0-9-amd64", "linux-image-6.1.0-56-amd64", "linux-image-6.1.0-56-cloud-amd64",
              "linux-image-6.1.0-56-amd64-unsigned", "linux-image-6.1.0-56-rt-amd64", "linux-image-6.12.117+deb12-amd64",
              "linux-image-6.12.9+deb12-amd64", "linux-image-6.12.117+deb12-cloud-amd64", "linux-image-amd64"]
-    assert km.vm.candidates("6.1", names) == ["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"]
-    assert km.vm.candidates("6.12", names) == ["linux-image-6.12.117+deb12-amd64", "linux-image-6.12.9+deb12-amd64"]
-    assert km.vm.candidates("6.2", names) == []
+    assert packages.candidates("6.1", names) == ["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"]
+    assert packages.candidates("6.12", names) == ["linux-image-6.12.117+deb12-amd64", "linux-image-6.12.9+deb12-amd64"]
+    assert packages.candidates("6.2", names) == []
 
 
 def test_progress_lines_are_understood_and_other_lines_ignored():
-    plain = km.parse_progress("suite/test_bus.py::test_access_page_wholly_beyond_eof_sigbus[ext4-1k] PASSED [  12/1530]")
+    plain = parse_progress("suite/test_bus.py::test_access_page_wholly_beyond_eof_sigbus[ext4-1k] PASSED [  12/1530]")
     assert plain == {"node": "test_bus.py::test_access_page_wholly_beyond_eof_sigbus[ext4-1k]", "outcome": "PASSED",
                      "target": "ext4-1k", "done": 12, "total": 1530}
-    unparametrized = km.parse_progress("suite/test_model.py::test_catalog_claims_hold_together FAILED  [  36/180]")
+    unparametrized = parse_progress("suite/test_model.py::test_catalog_claims_hold_together FAILED  [  36/180]")
     assert unparametrized["target"] == "" and unparametrized["outcome"] == "FAILED"
-    assert km.parse_progress("mmapconf-guest: stage2 up 9.1 s") is None
+    assert parse_progress("mmapconf-guest: stage2 up 9.1 s") is None
 
 
 def test_job_runs_the_suite_with_the_interpreter_by_absolute_path_and_a_time_limit():
-    job = km.job_script("/opt/venv/bin/python", ["tmpfs", "vfat"], "kernel-smoke", 600, ["-k", "BUS or SYNC"])
+    job = runs.job_script("/opt/venv/bin/python", ["tmpfs", "vfat"], "kernel-smoke", 600, ["-k", "BUS or SYNC"])
     command = job.splitlines()[-1]
     assert command.startswith("timeout -s TERM -k 120 600 /opt/venv/bin/python -m pytest " + str(ROOT / "suite"))
     assert "--fs tmpfs,vfat --hypothesis-profile kernel-smoke --report /run/mmapconf/results/report.json" in command
@@ -121,7 +127,7 @@ def parse_cpio(data: bytes) -> dict[str, tuple[int, bytes, int]]:
 
 
 @pytest.fixture
-def fake_kernel(tmp_path) -> vm.Kernel:
+def fake_kernel(tmp_path) -> packages.Kernel:
     release = "6.99.0-test-amd64"
     modules = tmp_path / "lib" / "modules" / release
     for path, info in {
@@ -141,19 +147,19 @@ def fake_kernel(tmp_path) -> vm.Kernel:
     (modules / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\nkernel/fs/fuse/fuse.ko\n")
     (tmp_path / "boot").mkdir()
     (tmp_path / "boot" / f"vmlinuz-{release}").write_bytes(b"not a kernel")
-    return vm.Kernel("linux-image-test", "1", tmp_path)
+    return packages.Kernel("linux-image-test", "1", tmp_path)
 
 
 def test_modinfo_is_read_from_the_elf_section():
-    assert vm.modinfo(elf_module({"name": "x", "depends": "a,b", "alias": "fs-x"})) == \
+    assert initramfs.modinfo(elf_module({"name": "x", "depends": "a,b", "alias": "fs-x"})) == \
         {"name": ["x"], "depends": ["a,b"], "alias": ["fs-x"]}
 
 
 def test_initramfs_holds_busybox_init_console_and_modules_dependencies_first(fake_kernel, tmp_path):
     busybox = tmp_path / "busybox"
     busybox.write_bytes(b"\x7fELF fake busybox")
-    entries, absent = vm.initramfs_entries(fake_kernel, busybox)
-    files = parse_cpio(vm.cpio(entries))
+    entries, absent = initramfs.initramfs_entries(fake_kernel, busybox)
+    files = parse_cpio(initramfs.cpio(entries))
     mode, init, _ = files["init"]
     assert mode == 0o100755 and init.startswith(b"#!/bin/busybox sh")
     text = init.decode()
@@ -176,24 +182,24 @@ def test_initramfs_holds_busybox_init_console_and_modules_dependencies_first(fak
 def test_initramfs_is_cached_by_content(fake_kernel, tmp_path):
     busybox = tmp_path / "busybox"
     busybox.write_bytes(b"one")
-    first, _ = vm.build_initramfs(fake_kernel, busybox)
-    assert vm.build_initramfs(fake_kernel, busybox)[0] == first
+    first, _ = initramfs.build_initramfs(fake_kernel, busybox)
+    assert initramfs.build_initramfs(fake_kernel, busybox)[0] == first
     busybox.write_bytes(b"two")
-    second, _ = vm.build_initramfs(fake_kernel, busybox)
+    second, _ = initramfs.build_initramfs(fake_kernel, busybox)
     assert second != first and second.is_file() and not first.exists()
 
 
 # --- reports ----------------------------------------------------------------------------------------
 
-def failed_run(release: str = "6.99.0-test-amd64") -> km.Run:
-    return km.Run(release, "guest", release, package="linux-image-test", version="1", accel="tcg", status="no-boot",
-                  reason="the kernel did not reach its init in 300 s (killed)", total_s=300.0,
-                  console_tail=["[    0.000000] Linux version 6.99.0-test", "Kernel panic - not syncing: VFS: Unable to mount root"])
+def failed_run(release: str = "6.99.0-test-amd64") -> runs.Run:
+    return runs.Run(release, "guest", release, package="linux-image-test", version="1", accel="tcg", status="no-boot",
+                    reason="the kernel did not reach its init in 300 s (killed)", total_s=300.0,
+                    console_tail=["[    0.000000] Linux version 6.99.0-test", "Kernel panic - not syncing: VFS: Unable to mount root"])
 
 
 def ok_report(release: str, verdicts: dict[tuple[str, str], str], fs: list[str]) -> dict:
     """A run report as a guest would write it: every claim holds except ``verdicts``; ``fs`` provisioned."""
-    doc = km.failed_report(failed_run(release), fs, "kernel-matrix")
+    doc = run_reports.stand_in_report(failed_run(release), fs, "kernel-matrix")
     doc["run"]["exit_status"] = 0
     del doc["run"]["kernel_matrix"]
     for target in doc["targets"]:
@@ -204,9 +210,7 @@ def ok_report(release: str, verdicts: dict[tuple[str, str], str], fs: list[str])
 
 
 def test_a_failed_guest_becomes_error_cells_with_the_reason_and_console_tail():
-    from harness.catalog import catalog
-
-    doc = km.failed_report(failed_run(), ["tmpfs", "vfat"], "kernel-matrix")
+    doc = run_reports.stand_in_report(failed_run(), ["tmpfs", "vfat"], "kernel-matrix")
     assert len(doc["results"]) == len(catalog().claims) * 2
     assert {c["verdict"] for c in doc["results"]} == {"error"} and not any(c["as_expected"] for c in doc["results"])
     detail = doc["results"][0]["detail"]
@@ -218,73 +222,67 @@ def test_a_failed_guest_becomes_error_cells_with_the_reason_and_console_tail():
 
 
 def test_reports_validate_against_the_schemas(tmp_path):
-    pytest.importorskip("jsonschema")
-    from reports.matrix import from_run, merge
-    from tests.test_reports import validator
-
-    failed = km.failed_report(failed_run(), ["tmpfs"], "kernel-matrix")
+    failed = run_reports.stand_in_report(failed_run(), ["tmpfs"], "kernel-matrix")
     validator("report-v1").validate(failed)
-    matrix = merge([from_run(failed), from_run(ok_report("6.1.0-1-amd64", {}, ["tmpfs"]))])
+    guest = ok_report("6.1.0-1-amd64", {}, ["tmpfs"])
+    guest["run"]["kernel_matrix"] = dict(runs.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", accel="tcg").info(),
+                                         matrix_wall_s=12.5)
+    validator("report-v1").validate(guest)
+    matrix = merge([from_run(failed), from_run(guest)])
     validator("matrix-v1").validate(matrix)
 
 
-def test_merge_and_summary_show_kernel_differences_coverage_and_the_failed_guest(tmp_path):
-    from reports.matrix import from_run, merge
-    from harness.catalog import catalog
-
+def test_merge_and_summary_show_kernel_differences_coverage_and_the_failed_guest():
     claim, lacking = catalog().claims[0].id, catalog().claims[1].id
     old = ok_report("6.1.0-1-amd64", {(claim, "ext4"): "refuted", (lacking, "tmpfs"): "unsupported"},
                     ["tmpfs", "ext4", "vfat"])
     new = ok_report("6.12.1+deb12-amd64", {}, ["tmpfs", "ext4", "vfat"])
     for target in new["targets"]:  # 6.12 could not provide vfat: a coverage difference, not a verdict difference
         if target["id"] == "vfat":
-            target["fs"].update(km._placeholder_fs("vfat"))
+            target["fs"].update(unprovisioned_fs_identity("vfat").as_dict())
     for cell in new["results"]:
         if cell["target"] == "vfat":
             cell.update(verdict="unsupported", detail="the running kernel has no vfat (not in /proc/filesystems)")
-    broken = km.failed_report(failed_run(), ["tmpfs", "ext4", "vfat"], "kernel-matrix")
-    for doc, kind in ((old, "guest"), (new, "guest")):
-        doc["run"]["kernel_matrix"] = {"kind": kind}
+    broken = run_reports.stand_in_report(failed_run(), ["tmpfs", "ext4", "vfat"], "kernel-matrix")
+    for doc in (old, new):
+        release = doc["host"]["kernel_release"]
+        doc["run"]["kernel_matrix"] = runs.Run(release, "guest", release, accel="tcg").info()
     matrix = merge([from_run(old), from_run(new), from_run(broken)])
     assert len(matrix["columns"]) == 9
-    found, coverage = km.differences(matrix)
+    found, coverage = kernel_summary.differences(matrix)
     assert sorted((f["claim"], f["fs"], tuple(f["verdicts"].values())) for f in found) == sorted([
         (claim, "ext4", ("refuted", "holds")), (lacking, "tmpfs", ("unsupported", "holds"))])  # the failed guest: shown once
-    assert [[f["claim"] for f in part] for part in km.split_differences(found)] == [[claim], [lacking]]
+    assert [[f["claim"] for f in part] for part in kernel_summary.split_differences(found)] == [[claim], [lacking]]
     assert coverage["vfat"]["6.12.1+deb12-amd64"].startswith("the running kernel has no vfat")
-    runs = [km.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", accel="tcg"),
-            km.Run("6.12.1+deb12-amd64", "guest", "6.12.1+deb12-amd64", accel="tcg"), failed_run()]
-    options = km.parse(["--fs", "tmpfs,ext4,vfat", "--out", str(tmp_path)])
-    text = "\n".join(km.summary_lines(matrix, runs, options, 1234.0))
+    text = "\n".join(kernel_summary.lines(matrix))
+    assert text.startswith("kernel matrix: 3 kernel(s) x 3 filesystem(s), ")
     assert f">> {claim} " in text and f">> {lacking} " not in text
     assert text.split("checked on some kernels only")[1].splitlines()[1].split()[:4] == [lacking, "unsupported", "on",
                                                                                            "6.1.0-1-amd64"]
     assert "!! no-boot: the kernel did not reach its init in 300 s (killed)" in text
     assert "Kernel panic - not syncing" in text
     assert "vfat" in text.split("could not provide")[1].split("differences")[0]
-    page = km.markdown(matrix, runs, options, 1234.0)
+    page = kernel_summary.markdown(matrix)
     assert "## Differences between kernels (1)" in page and f"**{claim}**" in page.split("## Checked on")[0]
     assert f"**{lacking}**" in page.split("## Checked on some kernels only (1)")[1]
 
 
-def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached_claims_become_errors(tmp_path):
-    from harness.catalog import catalog
-
+def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached_claims_become_errors():
     doc = ok_report("6.1.0-1-amd64", {}, ["tmpfs", "vfat"])
     first, second = catalog().claims[0].id, catalog().claims[1].id
     for target in doc["targets"]:
         if target["id"] == "vfat":
-            target["fs"].update(km._placeholder_fs("vfat"))
+            target["fs"].update(unprovisioned_fs_identity("vfat").as_dict())
     for cell in doc["results"]:
         if cell["target"] == "vfat":
             cell.update(verdict="unsupported", detail="the running kernel has no vfat (not in /proc/filesystems)")
         if cell["target"] == "tmpfs" and cell["claim"] == second:
             cell.update(verdict="not run")
-    run = km.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", status="suite-timeout",
-                 reason="the suite did not finish in 60 s (stopped in the guest)",
-                 console_tail=["mmapconf-guest: module xfs not loaded: insmod: can't insert 'xfs.ko': no memory",
-                               "mmapconf-guest: module vfat not loaded: insmod: can't insert 'vfat.ko': unknown symbol"])
-    cells = {(c["claim"], c["target"]): c for c in km.annotate(doc, run)["results"]}
+    run = runs.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", status="suite-timeout",
+                   reason="the suite did not finish in 60 s (stopped in the guest)",
+                   console_tail=["mmapconf-guest: module xfs not loaded: insmod: can't insert 'xfs.ko': no memory",
+                                 "mmapconf-guest: module vfat not loaded: insmod: can't insert 'vfat.ko': unknown symbol"])
+    cells = {(c["claim"], c["target"]): c for c in run_reports.annotate(doc, run)["results"]}
     assert cells[(first, "vfat")]["detail"] == ("the running kernel has no vfat (not in /proc/filesystems); guest console: "
                                                 "mmapconf-guest: module vfat not loaded: insmod: can't insert 'vfat.ko': "
                                                 "unknown symbol")  # the xfs line is another filesystem's
@@ -298,37 +296,37 @@ def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached
 def test_a_killed_runner_s_qemu_is_killed_by_the_next_run(tmp_path):
     """A stand-in for QEMU (a sleeping process carrying the run's marker) outlives its runner's SIGKILL;
     clean_stale finds the dead runner's record and kills it, and nothing else."""
-    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from kernels import vm; "
-              f"ledger = vm.Ledger.create(Path({str(tmp_path)!r})); marker = ledger.marker('g'); "
+    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from kernels import processes; "
+              f"ledger = processes.ProcessLedger.create(Path({str(tmp_path)!r})); marker = ledger.marker('g'); "
               f"ledger.start([sys.executable, '-c', 'import time; time.sleep(600)', marker], marker); "
               f"print(marker, flush=True); time.sleep(600)")
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "mmapconf-run-not-ours"])
-    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    dead = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        marker = runner.stdout.readline().strip()
+        marker = dead.stdout.readline().strip()
         assert marker.startswith("mmapconf-run-")
-        runner.send_signal(signal.SIGKILL)
-        runner.wait()
-        assert len(vm.processes_with(marker)) == 1  # SIGKILL: nothing could clean up
-        assert vm.clean_stale(tmp_path) == []
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+        assert len(processes.processes_with(marker)) == 1  # SIGKILL: nothing could clean up
+        assert processes.clean_stale(tmp_path) == []
         deadline = time.monotonic() + 10
-        while vm.processes_with(marker) and time.monotonic() < deadline:
+        while processes.processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert vm.processes_with(marker) == []
+        assert processes.processes_with(marker) == []
         assert not list((tmp_path / "runs").iterdir())
         assert bystander.poll() is None
     finally:
         bystander.kill()
         bystander.wait()
-        for pid in vm.processes_with(marker) if "marker" in locals() else []:
+        for pid in processes.processes_with(marker) if "marker" in locals() else []:
             os.kill(pid, signal.SIGKILL)
 
 
 def test_missing_host_tools_give_the_install_command(monkeypatch):
-    monkeypatch.setattr(vm, "missing_host_packages", lambda: ["qemu-system-x86", "busybox-static"])
+    monkeypatch.setattr(packages, "missing_host_packages", lambda: ["qemu-system-x86", "busybox-static"])
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: nothing is installed
-    with pytest.raises(vm.VMError) as raised:
-        vm.ensure_host_tools()
+    with pytest.raises(VMError) as raised:
+        packages.ensure_host_tools()
     assert str(raised.value) == ("qemu-system-x86, busybox-static not installed "
                                  "(apt-get install --no-install-recommends qemu-system-x86 busybox-static)")
 
@@ -338,22 +336,20 @@ def test_only_refuted_or_error_cells_against_the_expectations_count_as_contradic
              {"claim": "B", "column": "k/fs/t", "verdict": "error", "as_expected": False},
              {"claim": "C", "column": "k/fs/t", "verdict": "holds", "as_expected": False},  # recorded refuted: few examples
              {"claim": "D", "column": "k/fs/t", "verdict": "refuted", "as_expected": True}]
-    assert [c["claim"] for c in km.contradictions({"results": cells})] == ["A", "B"]
+    assert [c["claim"] for c in kernel_summary.contradictions({"results": cells})] == ["A", "B"]
 
 
 @pytest.fixture
 def no_vm(monkeypatch, tmp_path):
     """main() with the host run and the guests replaced by stand-ins that 'return' the given reports."""
-    from harness.catalog import catalog
-
     claim = catalog().claims[0].id
-    monkeypatch.setattr(km.vm, "resolve", lambda spec: spec)
-    monkeypatch.setattr(km.vm, "ensure_host_tools", lambda say: None)
-    monkeypatch.setattr(km, "prepare_guest", lambda spec, options, ledger, progress: km.Prepared(
-        km.Run(f"{spec}.0-1-amd64", "guest", f"{spec}.0-1-amd64", accel="tcg")))
+    monkeypatch.setattr(packages, "resolve", lambda spec: spec)
+    monkeypatch.setattr(packages, "ensure_host_tools", lambda say: None)
+    monkeypatch.setattr(runs, "prepare_guest", lambda spec, options, ledger, progress: runs.Prepared(
+        runs.Run(f"{spec}.0-1-amd64", "guest", f"{spec}.0-1-amd64", accel="tcg")))
     outcomes = {}
 
-    def finish(run: km.Run, options) -> km.Run:
+    def finish(run: runs.Run, options) -> runs.Run:
         doc = outcomes[run.label]
         if doc is None:
             run.status, run.reason, run.console_tail = "timeout", "the guest did not finish in 9 s (killed)", ["stuck"]
@@ -362,8 +358,8 @@ def no_vm(monkeypatch, tmp_path):
             run.report.write_text(json.dumps(doc))
         return run
 
-    monkeypatch.setattr(km, "boot_guest", lambda prepared, options, ledger, progress: finish(prepared.run, options))
-    monkeypatch.setattr(km, "run_host", lambda options, ledger, progress: finish(km.Run("host (host)", "host", "host"), options))
+    monkeypatch.setattr(runs, "boot_guest", lambda prepared, options, ledger, progress: finish(prepared.run, options))
+    monkeypatch.setattr(runs, "run_host", lambda options, ledger, progress: finish(runs.Run("host (host)", "host", "host"), options))
     return claim, outcomes
 
 
@@ -373,21 +369,26 @@ def test_main_merges_every_run_and_its_exit_status_says_how_it_went(no_vm, tmp_p
     args = ["--kernel", "6.1", "--fs", "tmpfs,ext4", "--cache", str(tmp_path / "cache")]
     outcomes.update({"host (host)": ok_report("host", {}, ["tmpfs", "ext4"]),
                      "6.1.0-1-amd64": ok_report("6.1.0-1-amd64", {}, ["tmpfs", "ext4"])})
-    assert km.main(args + ["--out", str(tmp_path / "ok")]) == km.EXIT_OK
+    assert runner.main(args + ["--out", str(tmp_path / "ok")]) == runner.EXIT_OK
     matrix = json.loads((tmp_path / "ok" / "matrix.json").read_text())
     assert len(matrix["columns"]) == 4 and (tmp_path / "ok" / "matrix.html").is_file()
-    assert "differences between kernels (same claim, same filesystem, checked on each, different verdict): 0" \
-        in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "differences between kernels (same claim, same filesystem, checked on each, different verdict): 0" in printed
+    # the summary is the matrix's alone: python -m reports kernels prints the same, and writes the same summary.md
+    assert reports_main(["kernels", str(tmp_path / "ok" / "matrix.json")]) == 0
+    assert printed.startswith(capsys.readouterr().out)
+    assert reports_main(["kernels", "--markdown", str(tmp_path / "ok" / "matrix.json")]) == 0
+    assert capsys.readouterr().out == (tmp_path / "ok" / "summary.md").read_text()
 
     refuted = ok_report("6.1.0-1-amd64", {(claim, "ext4"): "refuted"}, ["tmpfs", "ext4"])
     next(c for c in refuted["results"] if c["verdict"] == "refuted")["as_expected"] = False
     outcomes["6.1.0-1-amd64"] = refuted
-    assert km.main(args + ["--out", str(tmp_path / "refuted")]) == km.EXIT_UNEXPECTED
+    assert runner.main(args + ["--out", str(tmp_path / "refuted")]) == runner.EXIT_UNEXPECTED
     out = capsys.readouterr().out
     assert f">> {claim} " in out and f"{claim} on 6.1.0-1-amd64/" in out.splitlines()[-1]
 
     outcomes["6.1.0-1-amd64"] = None  # the guest hung
-    assert km.main(args + ["--out", str(tmp_path / "hung")]) == km.EXIT_RUN_FAILED
+    assert runner.main(args + ["--out", str(tmp_path / "hung")]) == runner.EXIT_RUN_FAILED
     out = capsys.readouterr().out
     assert "!! timeout: the guest did not finish in 9 s (killed)" in out and "| stuck" in out
     cells = json.loads((tmp_path / "hung" / "matrix.json").read_text())["results"]
@@ -422,14 +423,14 @@ def test_a_guest_that_never_boots_or_hangs_is_killed_and_says_so(fake_kernel, tm
     qemu = tmp_path / "qemu"
     qemu.write_text(FAKE_QEMU.format(python=sys.executable, mode=mode))
     qemu.chmod(0o755)
-    monkeypatch.setattr(vm, "QEMU", str(qemu))
-    ledger = vm.Ledger.create(tmp_path)
-    guest = vm.Guest(fake_kernel, tmp_path / "initramfs", ledger.root / "guest", ledger.marker("guest"), scratch_gb=1)
-    guest.directory.mkdir()
+    monkeypatch.setattr(guest, "QEMU", str(qemu))
+    ledger = processes.ProcessLedger.create(tmp_path)
+    one = guest.Guest(fake_kernel, tmp_path / "initramfs", ledger.root / "guest", ledger.marker("guest"), scratch_gb=1)
+    one.directory.mkdir()
     try:
-        guest.prepare("true\n")
-        boot = vm.run(guest, ledger, timeout=2, boot_timeout=1)
-        assert vm.processes_with(guest.marker) == []
+        one.prepare("true\n")
+        boot = guest.boot_and_wait(one, ledger, timeout=2, boot_timeout=1)
+        assert processes.processes_with(one.marker) == []
     finally:
         assert ledger.teardown() == []
     assert (boot.status, boot.reason) == (status, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from fixtures import libc
+from fixtures.outcome import SetUpFailed
 from fixtures.probe import Child, ChildGone, probe, probe_each
 
 
@@ -24,6 +26,14 @@ def _kill_self(signum):
     os.kill(os.getpid(), signum)
 
 
+def _refused_mmap():
+    raise libc.SysError("mmap", errno.EINVAL)
+
+
+def _set_up_failing_in_a_grandchild():
+    probe(_refused_mmap).value_or_raise("set-up mmap")
+
+
 def _counter_add(n, _state=[0]):
     _state[0] += n
     return _state[0]
@@ -32,6 +42,23 @@ def _counter_add(n, _state=[0]):
 def test_returned_value():
     outcome = probe(divmod, 7, 2)
     assert (outcome.kind, outcome.value) == ("returned", (3, 1))
+
+
+def test_a_failed_libc_call_is_matched_by_errno_and_call():
+    outcome = probe(_refused_mmap)
+    assert outcome.failed_with(errno.EINVAL, call="mmap") and not outcome.failed_with(errno.EINVAL, call="munmap")
+    assert not outcome.ok and not outcome.killed_by(signal.SIGBUS) and outcome.errno_name == "EINVAL"
+
+
+def test_value_or_raise_returns_the_value_or_raises_set_up_failed_carrying_the_outcome():
+    assert probe(divmod, 7, 2).value_or_raise("set-up divmod") == (3, 1)
+    with pytest.raises(SetUpFailed, match=r"^set-up mmap failed: raised .*EINVAL") as failed:
+        probe(_refused_mmap).value_or_raise("set-up mmap")
+    assert failed.value.outcome.failed_with(errno.EINVAL, call="mmap")
+
+
+def test_a_set_up_failure_inside_a_child_stays_typed():
+    assert probe(_set_up_failing_in_a_grandchild).failed_with(errno.EINVAL, call="mmap")
 
 
 def test_raised_exception_with_errno():

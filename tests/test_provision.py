@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from fixtures import provision
-from fixtures.platform import mount_of
+from fixtures.files import make_run_dir, remove_run_dir
+from fixtures.platform import fs_identity, mount_of
+from harness.requirements import lacking
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="provisioning filesystems needs root")
@@ -62,14 +64,16 @@ def test_every_available_filesystem_is_made_and_torn_down(tmp_path):
 @needs_root
 @pytest.mark.skipif(provision.availability().get("hugetlbfs") is not None, reason="no hugetlbfs here")
 def test_measuring_what_a_filesystem_lacks_leaves_nothing_mapped_even_on_hugetlbfs(tmp_path):
-    from fixtures.files import lacking
-
     ledger, made = provision.provision(["hugetlbfs"], tmp_path)
     try:
-        lacking(made[0].directory, made[0].facts)  # its probe mapping is a whole huge page: it must unmap all of it
+        run_dir = make_run_dir(made[0].directory)
+        fs = {**fs_identity(str(run_dir)).as_dict(), "provisioned": made[0].facts}
+        lacks = lacking(run_dir, fs)  # its probe mapping is a whole huge page: it must unmap all of it
+        remove_run_dir(run_dir)
     finally:
         problems = ledger.teardown()
     assert problems == []  # not "target is busy"
+    assert lacks["base-page-files"].startswith(f"hugetlbfs: its files are whole {made[0].facts['huge_page_size'] >> 20} MiB")
 
 
 @needs_root
@@ -118,9 +122,11 @@ def test_suite_run_with_fs_leaves_nothing(tmp_path):
     cells = {r["target"]: r for r in results if r["claim"] == "SYNC-4"}
     assert cells["tmpfs"]["verdict"] == cells["ext4"]["verdict"] == "holds"
     assert cells["squashfs"]["verdict"] == "unsupported" and cells["squashfs"]["examples"] == 0  # it writes: not drawn
-    assert cells["squashfs"]["detail"].endswith("(writable-file), but squashfs is a read-only filesystem image")
-    lacks = {t["id"]: t["fs"].get("lacks") for t in json.loads(report.read_text())["targets"]}
-    assert lacks["tmpfs"] == lacks["ext4"] == {} and set(lacks["squashfs"]) == {"writable-file", "writable-shared-mapping"}
+    assert "(writable-file), but squashfs is a read-only filesystem image" in cells["squashfs"]["detail"]
+    lacks = {t["id"]: set(t["fs"].get("lacks", {})) for t in json.loads(report.read_text())["targets"]}
+    writable = {"writable-file", "writable-shared-mapping"}
+    assert lacks["squashfs"] >= writable and not writable & (lacks["tmpfs"] | lacks["ext4"])
+    assert "page-cache-evictable" in lacks["tmpfs"] - lacks["ext4"]  # tmpfs pages live only in the page cache
     assert cells["vfat"]["verdict"] == "unsupported" and "kernel" in cells["vfat"]["detail"]
     reads = {r["target"]: r for r in results if r["claim"] == "EOF-1"}  # reads only: runs on the image's files
     assert reads["squashfs"]["verdict"] in ("holds", "refuted") and reads["squashfs"]["examples"] > 0

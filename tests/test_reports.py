@@ -123,6 +123,21 @@ def test_diff_pairs_columns_across_kernels(run_report):
     assert merge([base, new])["columns"][-1]["kernel_release"] == "6.1.0-99-amd64"
 
 
+def test_kernel_summary_of_plain_runs_shows_where_their_kernels_differ(run_report, tmp_path):
+    other = json.loads(run_report.read_text())
+    other["host"]["kernel_release"] = "6.1.0-99-amd64"
+    next(c for c in other["results"] if c["claim"] == "SYNC-4")["verdict"] = "refuted"
+    copy = tmp_path / "other.json"
+    copy.write_text(json.dumps(other))
+    done = reports_cli("kernels", run_report, copy)
+    assert done.returncode == 0, done.stderr
+    release = json.loads(run_report.read_text())["host"]["kernel_release"]
+    assert done.stdout.startswith("kernel matrix: 2 kernel(s) x ")
+    assert re.search(rf"^{re.escape(release)} +- +- ", done.stdout, re.M)  # not run by the kernel matrix: how unknown
+    assert ">> SYNC-4 " in done.stdout
+    assert reports_cli("kernels", "--markdown", run_report, copy).stdout.startswith("# mmapconf kernel matrix")
+
+
 def test_bad_input_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')

@@ -70,18 +70,24 @@ def test_scenario_breaks(conformance, target, n):
     raise OSError(5, "set-up failed")
 
 
-@pytest.mark.claim("SYNC-3")
+@pytest.mark.claim("EOF-1")
 @given(n=st.integers(0, 10))
 def test_no_example_can_be_set_up(conformance, target, n):
     conformance.reject("the target cannot hold this file")
 
 
-@pytest.mark.claim("SYNC-2")
+@pytest.mark.claim("EOF-2")
 @given(n=st.integers(0, 10))
 def test_odd_examples_cannot_be_set_up(conformance, target, n):
     if n % 2:
         conformance.reject("odd files do not fit")
     conformance.judge(judge_always_holds, n, n)
+
+
+@pytest.mark.claim("SHARED-5")
+@given(n=st.integers(0, 10))
+def test_needs_page_frames(conformance, target, n):
+    raise AssertionError("a claim test whose requirement the target lacks must not run")
 
 
 LEAKED = []
@@ -190,14 +196,14 @@ def test_claim_whose_every_example_is_rejected_is_unsupported_with_the_reason(ru
     result, cells = run("test_claims.py::test_no_example_can_be_set_up")
     assert result.ret == 0
     result.assert_outcomes(skipped=1)
-    assert cells["SYNC-3"]["verdict"] == "unsupported"
-    assert cells["SYNC-3"]["detail"].startswith("no example could be set up: the target cannot hold this file (")
+    assert cells["EOF-1"]["verdict"] == "unsupported"
+    assert cells["EOF-1"]["detail"].startswith("no example could be set up: the target cannot hold this file (")
 
 
 def test_rejected_examples_are_counted_in_the_verdict_of_those_that_ran(run):
     result, cells = run("test_claims.py::test_odd_examples_cannot_be_set_up")
-    assert result.ret == 0 and cells["SYNC-2"]["verdict"] == "holds" and cells["SYNC-2"]["examples"] > 0
-    assert "could not be set up here: odd files do not fit" in cells["SYNC-2"]["detail"]
+    assert result.ret == 0 and cells["EOF-2"]["verdict"] == "holds" and cells["EOF-2"]["examples"] > 0
+    assert "could not be set up here: odd files do not fit" in cells["EOF-2"]["detail"]
 
 
 def test_test_that_judges_nothing_is_an_error(run):
@@ -242,14 +248,36 @@ reference = "a reference"
 '''
 
 
-def test_a_claim_needing_what_the_target_lacks_is_unsupported_with_both_reasons():
-    from harness.catalog import catalog
-    from harness.targets import Target
-    from harness.verdicts import _unmet
+# The run's target lacks page frame numbers, whatever this machine gives (conftest: loaded before targets are made).
+LACKING_FRAMES = '''
+import dataclasses
+from harness.requirements import REQUIREMENTS
 
-    fs = {"lacks": {"writable-shared-mapping": "mmap() ... fails here with EINVAL"}}
-    target = Target("9p", "/d", "/d/run", fs, "/d/run")
-    assert _unmet(catalog()["SHARED-3"], target) == \
+REQUIREMENTS["pagemap-frames"] = dataclasses.replace(REQUIREMENTS["pagemap-frames"], probe=lambda run_dir, fs: "no frames here")
+'''
+
+
+def test_a_claim_requiring_what_the_target_lacks_is_unsupported_before_any_example(run, pytester, tmp_path):
+    pytester.makeconftest(LACKING_FRAMES)
+    result, cells = run("test_claims.py::test_needs_page_frames")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1)
+    assert cells["SHARED-5"]["verdict"] == "unsupported" and cells["SHARED-5"]["examples"] == 0
+    assert cells["SHARED-5"]["detail"] == \
+        "its test compares page frame numbers from /proc/PID/pagemap (pagemap-frames), but no frames here"
+    target = json.loads((tmp_path / "report.json").read_text())["targets"][0]
+    assert target["fs"]["lacks"]["pagemap-frames"] == "no frames here"  # its identity says what it lacks
+
+
+def test_the_reason_names_each_requirement_the_target_lacks_and_why():
+    from harness.catalog import catalog
+    from harness.requirements import unmet
+
+    lacks = {"writable-shared-mapping": "mmap() ... fails here with EINVAL", "pagemap-frames": "zeros"}
+    assert unmet(catalog()["SHARED-3"].requires, lacks) == \
         "its test maps its file, opened O_RDWR, with MAP_SHARED (writable-shared-mapping), but mmap() ... fails here with EINVAL"
-    assert _unmet(catalog()["EOF-1"], target) is None  # reads only
-    assert _unmet(catalog()["SHARED-3"], Target("ext4", "/d", "/d/run", {"lacks": {}}, "/d/run")) is None
+    assert unmet(catalog()["SHARED-6"].requires, lacks) == (
+        "its test maps its file, opened O_RDWR, with MAP_SHARED (writable-shared-mapping), but mmap() ... fails here "
+        "with EINVAL; its test compares page frame numbers from /proc/PID/pagemap (pagemap-frames), but zeros")
+    assert unmet(catalog()["EOF-1"].requires, lacks) is None  # reads only
+    assert unmet(catalog()["SHARED-3"].requires, {}) is None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import errno
-from pathlib import Path
 
 import pytest
 
-from fixtures.files import (CORPUS_DIR, EDGE_SIZES, PATTERN_SEEDS, REQUIREMENTS, Rejected, Workspace, lacking, pattern,
-                            write_corpus)
+from fixtures.files import CORPUS_DIR, EDGE_SIZES, PATTERN_SEEDS, Rejected, Workspace, pattern, write_corpus
 from fixtures.libc import PAGE_SIZE as PAGE, SysError
+from fixtures.outcome import SetUpFailed, raised
 
 
 def test_new_file_holds_content_then_a_hole_and_is_removed_after(tmp_path):
@@ -51,22 +50,14 @@ def test_read_only_target_rejects_opening_for_writing(read_only, mode):
             pass
 
 
-def test_a_local_directory_lacks_nothing_and_the_probe_leaves_no_file(tmp_path):
-    assert lacking(tmp_path, None) == {}
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_read_only_image_lacks_every_requirement():
-    lacks = lacking(Path("/nonexistent"), {"name": "squashfs", "read_only": True})
-    assert set(lacks) == set(REQUIREMENTS) and all("squashfs is a read-only" in why for why in lacks.values())
-
-
 REFUSED = "mmap() with MAP_SHARED, PROT_READ|PROT_WRITE of a file opened O_RDWR fails here with EINVAL"
-CHILD_TEXT = "set-up mmap failed: raised fixtures.libc.SysError: [Errno 22] mmap: EINVAL (Invalid argument)"
+MMAP_REFUSED = raised("fixtures.libc.SysError: [Errno 22] mmap: EINVAL (Invalid argument)", errno.EINVAL, "mmap")
+SET_UP_REFUSED = SetUpFailed("set-up mmap", MMAP_REFUSED)
 
 
-@pytest.mark.parametrize("found", [SysError("mmap", errno.EINVAL), RuntimeError(CHILD_TEXT),
-                                   {"worker": {"kind": "raised", "error": CHILD_TEXT, "errno": 22}}])
+@pytest.mark.parametrize("found", [SysError("mmap", errno.EINVAL), SET_UP_REFUSED, {"worker": MMAP_REFUSED},
+                                   # a child whose own set-up step failed so: its SetUpFailed travels as errno and call
+                                   (raised(str(SET_UP_REFUSED), SET_UP_REFUSED.errno, SET_UP_REFUSED.call),)])
 def test_a_refused_shared_mapping_rejects_the_example_where_the_filesystem_lacks_one(tmp_path, found):
     refusing = Workspace(tmp_path, lacks={"writable-shared-mapping": REFUSED})
     assert refusing.refused_here(found) == f"the example maps its file MAP_SHARED, opened O_RDWR: {REFUSED}"
@@ -74,7 +65,8 @@ def test_a_refused_shared_mapping_rejects_the_example_where_the_filesystem_lacks
 
 
 @pytest.mark.parametrize("found", [{"mmap": {"errno": 22, "errno_name": "EINVAL"}}, SysError("msync", errno.EINVAL),
-                                   OSError(errno.EROFS, "Read-only file system")])
+                                   raised("[Errno 22] msync: EINVAL", errno.EINVAL, "msync"),
+                                   OSError(errno.EROFS, "Read-only file system"), RuntimeError("mmap: EINVAL")])
 def test_an_einval_the_claim_is_about_is_judged_not_rejected(tmp_path, found):
     # GEOM-7 and the like observe mmap()'s EINVAL; EROFS only counts on a read-only target
     assert Workspace(tmp_path, lacks={"writable-shared-mapping": REFUSED}).refused_here(found) is None
@@ -84,11 +76,12 @@ def test_a_scenario_error_from_a_refused_shared_mapping_becomes_a_rejection(tmp_
     refusing = Workspace(tmp_path, lacks={"writable-shared-mapping": REFUSED})
     with pytest.raises(Rejected, match="MAP_SHARED, opened O_RDWR"):
         with refusing.file(1):
-            raise RuntimeError(CHILD_TEXT)
+            raise SET_UP_REFUSED
 
 
-@pytest.mark.parametrize("found", [OSError(errno.EROFS, "Read-only file system"), {"errno": errno.EROFS},
-                                   ["child said: [Errno 30] Read-only file system"]])
+@pytest.mark.parametrize("found", [OSError(errno.EROFS, "Read-only file system"), {"errno": errno.EROFS}, "EROFS",
+                                   [raised("[Errno 30] Read-only file system", errno.EROFS)],
+                                   SetUpFailed("set-up store", raised("[Errno 30] Read-only file system", errno.EROFS))])
 def test_a_write_refused_by_a_read_only_image_rejects_the_example(read_only, found):
     assert read_only.refused_here(found) == "read-only filesystem (squashfs): the example writes (EROFS)"
 
@@ -104,3 +97,15 @@ def test_a_shared_mapping_under_test_is_rejected_before_it_is_tried_where_the_fi
     else:
         refusing.ensure_mappable(mode, flags)
     Workspace(tmp_path).ensure_mappable(mode, flags)  # a filesystem that maps it: never rejected
+
+
+@pytest.mark.parametrize("prot, rejected", [(("PROT_READ", "PROT_EXEC"), True), (("PROT_EXEC",), True),
+                                            (("PROT_READ",), False), (("PROT_NONE",), False)])
+def test_an_executable_mapping_is_rejected_where_the_filesystem_is_noexec(tmp_path, prot, rejected):
+    noexec = Workspace(tmp_path, lacks={"exec-allowed": "mounted noexec"})
+    if rejected:
+        with pytest.raises(Rejected, match="PROT_EXEC: mounted noexec"):
+            noexec.ensure_executable(prot)
+    else:
+        noexec.ensure_executable(prot)
+    Workspace(tmp_path).ensure_executable(prot)  # a filesystem that allows it: never rejected

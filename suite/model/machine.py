@@ -34,9 +34,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from fixtures import libc, procmem
 from fixtures.files import Workspace
-from fixtures.platform import kernel_upstream
+from fixtures.platform import fs_identity, kernel_upstream
 from fixtures.probe import Child, probe
-from harness.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names, kernel_in_range
+from harness.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names_in_expectations, kernel_in_range
 from suite.model.reference import Discrepancy, Model, Platform
 from suite.strategies import PAGE, file_sizes, pattern
 
@@ -101,19 +101,20 @@ def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tu
     return agreed
 
 
-def model_fs_names(fs: dict) -> tuple[str, ...]:
-    """The names whose expectations the model takes on a target with this filesystem identity (fs_names()).
+def fs_names_for_model(fs: dict) -> tuple[str, ...]:
+    """The names whose expectations the model takes on a target with this filesystem identity
+    (fs_names_in_expectations()).
 
     The machine opens its file read-write before anything maps it, so on an overlay every mapping is of the copy
     in the upper layer: the upper layer's filesystem (the alternatives recorded for overlayfs are those of
     mappings of the lower file)."""
     upper = (fs.get("provisioned") or {}).get("upper_on")
-    return (upper,) if upper else fs_names(fs)
+    return (upper,) if upper else fs_names_in_expectations(fs)
 
 
 def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:
-    """The model's Platform for this OS, kernel and filesystem (``fs``: the names it goes by, fs_names()),
-    and what it took from where (for reports).
+    """The model's Platform for this OS, kernel and filesystem (``fs``: the names it goes by,
+    fs_names_in_expectations()), and what it took from where (for reports).
 
     Returns (None, taken) when an alternative the model needs is not recorded or not one it encodes;
     ``taken["unsupported"]`` says which."""
@@ -245,7 +246,6 @@ class ModelMachine(RuleBasedStateMachine):
             os.close(fd)
             self.path = Path(name)
         if platform is None:
-            from fixtures.platform import fs_identity
             platform, taken = platform_for((fs_identity(str(self.path.parent)).type,))
             if platform is None:
                 self.path.unlink()

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from fixtures.files import Workspace
 from fixtures.libc import round_up
-from fixtures.probe import Child, Outcome, probe
+from fixtures.outcome import Outcome
+from fixtures.probe import Child, probe
 from suite.scenarios import steps
+from suite.scenarios.address_space import probe_unmapped
 from suite.strategies import PAGE, pattern
 from harness.findings import Finding, holds, observed, refuted
 
 ACCESS = {"read": (steps.read, (1,)), "write": (steps.write, (b"\x5a",))}
+READ_WRITE = ("PROT_READ", "PROT_WRITE")
 
 
 def _access(addr: int, kind: str) -> tuple:
@@ -33,22 +38,22 @@ class BeyondEofAccess:
 
 @dataclass(frozen=True)
 class AccessSeen:
-    outcome: dict
+    outcome: Outcome
 
 
 def access_beyond_eof(workspace: Workspace, case: BeyondEofAccess) -> AccessSeen:
     """Map past EOF and, in a child, touch one byte of a page wholly beyond EOF."""
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
-        with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), case.flags, case.offset) as mapping:
+        with steps.mapped(str(path), "O_RDWR", case.length, READ_WRITE, case.flags, case.offset) as mapping:
             outcome = probe(*_access(mapping.addr + case.page * PAGE + case.byte, case.access))
-    return AccessSeen(outcome.as_dict())
+    return AccessSeen(outcome)
 
 
 def judge_sigbus(case, seen: AccessSeen) -> Finding:
     """BUS-1, BUS-2: the access is killed by SIGBUS."""
-    if seen.outcome.get("signal") == "SIGBUS":
+    if seen.outcome.killed_by(signal.SIGBUS):
         return holds()
-    return refuted(f"{case.access} of a page wholly beyond EOF: child {seen.outcome}, not SIGBUS")
+    return refuted(f"{case.access} of a page wholly beyond EOF: child {seen.outcome.describe()}, not SIGBUS")
 
 
 @dataclass(frozen=True)
@@ -66,41 +71,22 @@ def access_after_truncate(workspace: Workspace, case: TruncatedAccess) -> Access
     """Map a file MAP_SHARED in a child, truncate it (there or in another process), then access a page now beyond EOF."""
     with workspace.file(case.old_size, pattern(5, case.old_size)) as path:
         with Child() as mapper:
-            addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED")
-            if addr.kind != "returned":
-                raise RuntimeError(f"set-up mmap failed: {addr.describe()}")
-            target = addr.value + case.page * PAGE + case.byte
+            addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
+                               "MAP_SHARED").value_or_raise("set-up mmap")
+            target = addr + case.page * PAGE + case.byte
             if case.touched_before != "no":
-                touched = mapper.call(*_access(target, case.touched_before))
-                if touched.kind != "returned":
-                    raise RuntimeError(f"set-up access before truncation failed: {touched.describe()}")
-            if case.truncated_by == "self":
-                shrink = mapper.call(steps.truncate, str(path), case.new_size)
-            else:
-                shrink = probe(steps.truncate, str(path), case.new_size)
-            if shrink.kind != "returned" or os.stat(path).st_size != case.new_size:
-                raise RuntimeError(f"set-up truncate failed: {shrink.describe()}")
+                mapper.call(*_access(target, case.touched_before)).value_or_raise("set-up access before truncation")
+            _truncate(path, mapper, case.truncated_by, case.new_size)
             outcome = mapper.call(*_access(target, case.access))
-    return AccessSeen(outcome.as_dict())
+    return AccessSeen(outcome)
 
 
-def _map_in(child: Child, path: str, mode: str, length: int, flags: str) -> int:
-    mapped = child.call(steps.map_file, path, mode, length, ("PROT_READ", "PROT_WRITE"), flags)
-    if mapped.kind != "returned":
-        raise RuntimeError(f"set-up mmap failed: {mapped.describe()}")
-    return mapped.value
-
-
-def _truncate(path, mapper: Child, by: str, size: int) -> None:
+def _truncate(path: Path, mapper: Child, by: str, size: int) -> None:
+    """ftruncate() the file to ``size`` in the mapper ("self") or in another process ("other"); the size checked."""
     done = mapper.call(steps.truncate, str(path), size) if by == "self" else probe(steps.truncate, str(path), size)
-    if done.kind != "returned" or os.stat(path).st_size != size:
-        raise RuntimeError(f"set-up truncate to {size} failed: {done.describe()}")
-
-
-def _set_up_call(child: Child, what: str, fn, *args) -> None:
-    done = child.call(fn, *args)
-    if done.kind != "returned":
-        raise RuntimeError(f"set-up {what} failed: {done.describe()}")
+    done.value_or_raise(f"set-up truncate to {size}")
+    if os.stat(path).st_size != size:
+        raise RuntimeError(f"set-up truncate to {size}: st_size is {os.stat(path).st_size} afterwards")
 
 
 # BUS-3 --------------------------------------------------------------------------------------------
@@ -130,22 +116,23 @@ def read_new_eof_page(workspace: Workspace, case: TruncateToPartialPage) -> Acce
     start = case.new_size // PAGE * PAGE
     with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
         with Child() as mapper:
-            addr = _map_in(mapper, str(path), "O_RDWR", case.old_size, "MAP_SHARED")
+            addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
+                               "MAP_SHARED").value_or_raise("set-up mmap")
             if case.touched_before == "read":
-                _set_up_call(mapper, "read before truncation", steps.read, addr + start, PAGE)
+                mapper.call(steps.read, addr + start, PAGE).value_or_raise("set-up read before truncation")
             elif case.touched_before == "write":
-                _set_up_call(mapper, "store before truncation", steps.write, addr + start,
-                             eof_page_bytes_before_truncation(case))
+                mapper.call(steps.write, addr + start,
+                            eof_page_bytes_before_truncation(case)).value_or_raise("set-up store before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
             outcome = mapper.call(steps.read, addr + start, PAGE)
-    return AccessSeen(outcome.as_dict())
+    return AccessSeen(outcome)
 
 
 def judge_new_eof_page_readable_zero_tail(case: TruncateToPartialPage, seen: AccessSeen) -> Finding:
     """BUS-3: the page holding the new EOF reads without a signal: its bytes before EOF kept, the rest zero."""
-    if seen.outcome["kind"] != "returned":
-        return refuted(f"reading the page holding the new EOF: child {seen.outcome}")
-    page = bytes.fromhex(seen.outcome["value"])
+    if not seen.outcome.ok:
+        return refuted(f"reading the page holding the new EOF: child {seen.outcome.describe()}")
+    page = seen.outcome.value
     keep = case.new_size % PAGE
     if len(page) != PAGE:
         return refuted(f"read {len(page)} bytes of the page, not {PAGE}")
@@ -170,14 +157,6 @@ class PastMappingEnd:
     byte: int  # byte inside that page
 
 
-def load_if_unmapped(addr: int) -> tuple:
-    """Load one byte at ``addr`` after checking /proc/self/maps that nothing is mapped there."""
-    entry = steps.maps_entry(addr)
-    if entry is not None:
-        return ("mapped", entry)
-    return ("loaded", steps.read(addr, 1))
-
-
 def load_past_mapping_end(workspace: Workspace, case: PastMappingEnd) -> AccessSeen:
     """Map one page more than needed and munmap it, so the page past the mapping is unmapped; load from it in a child."""
     end = round_up(case.length)
@@ -185,21 +164,17 @@ def load_past_mapping_end(workspace: Workspace, case: PastMappingEnd) -> AccessS
         addr = steps.map_file(str(path), "O_RDONLY", end + PAGE, ("PROT_READ",), case.flags, case.offset)
         try:
             steps.unmap(addr + end, PAGE)  # what is left, [addr, addr + end), is the mapping the claim speaks of
-            outcome = probe(load_if_unmapped, addr + end + case.byte)
+            outcome = probe_unmapped(("read", addr + end + case.byte, 1))
         finally:
             steps.unmap(addr, end)
-    if outcome.kind == "returned" and outcome.value[0] == "mapped":
-        raise RuntimeError(f"set-up: the page past the mapping was mapped again in the child: {outcome.value[1]}")
-    if outcome.kind == "returned":
-        outcome = Outcome("returned", value=outcome.value[1])
-    return AccessSeen(outcome.as_dict())
+    return AccessSeen(outcome)
 
 
 def judge_past_mapping_end_sigbus(case: PastMappingEnd, seen: AccessSeen) -> Finding:
     """BUS-4/mapping-end: the load past the end of the mapping gives SIGBUS."""
-    if seen.outcome.get("signal") == "SIGBUS":
+    if seen.outcome.killed_by(signal.SIGBUS):
         return holds()
-    return refuted(f"load at the mapping's end + {case.byte} (nothing mapped there): child {seen.outcome}, not SIGBUS")
+    return refuted(f"load at the mapping's end + {case.byte} (nothing mapped there): child {seen.outcome.describe()}, not SIGBUS")
 
 
 @dataclass(frozen=True)
@@ -212,8 +187,8 @@ class PastEofPageEnd:
 
 @dataclass(frozen=True)
 class EofPageEndSeen:
-    tail: dict  # how the read of [EOF, end of its page) ended
-    boundary: dict  # how the load of the first byte past that page boundary ended
+    tail: Outcome  # how the read of [EOF, end of its page) ended
+    boundary: Outcome  # how the load of the first byte past that page boundary ended
 
 
 def load_past_eof_page_end(workspace: Workspace, case: PastEofPageEnd) -> EofPageEndSeen:
@@ -224,18 +199,18 @@ def load_past_eof_page_end(workspace: Workspace, case: PastEofPageEnd) -> EofPag
             boundary_at = mapping.addr + round_up(case.file_size) - case.offset
             tail = probe(steps.read, eof_at, boundary_at - eof_at)
             boundary = probe(steps.read, boundary_at, 1)
-    return EofPageEndSeen(tail.as_dict(), boundary.as_dict())
+    return EofPageEndSeen(tail, boundary)
 
 
 def judge_eof_page_end_sigbus(case: PastEofPageEnd, seen: EofPageEndSeen) -> Finding:
     """BUS-4/eof-page-end: the EOF page's tail reads as zero; the first byte past its end gives SIGBUS."""
-    if seen.tail["kind"] != "returned":
-        return refuted(f"reading from EOF to the end of its page: child {seen.tail}")
-    tail = bytes.fromhex(seen.tail["value"])
+    if not seen.tail.ok:
+        return refuted(f"reading from EOF to the end of its page: child {seen.tail.describe()}")
+    tail = seen.tail.value
     if len(tail) != round_up(case.file_size) - case.file_size or any(tail):
         return refuted(f"the {len(tail)} byte(s) from EOF to the page boundary are not all zero")
-    if seen.boundary.get("signal") != "SIGBUS":
-        return refuted(f"load of the first byte past the page boundary after EOF: child {seen.boundary}, not SIGBUS")
+    if not seen.boundary.killed_by(signal.SIGBUS):
+        return refuted(f"load of the first byte past the page boundary after EOF: child {seen.boundary.describe()}, not SIGBUS")
     return holds()
 
 
@@ -268,24 +243,25 @@ def read_private_after_truncate(workspace: Workspace, case: PrivateTruncated) ->
     """Map MAP_PRIVATE in a child, leave a page untouched, read it or write it; truncate; read the whole page."""
     with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
         with Child() as mapper:
-            addr = _map_in(mapper, str(path), case.open_mode, case.old_size, "MAP_PRIVATE")
+            addr = mapper.call(steps.map_file, str(path), case.open_mode, case.old_size, READ_WRITE,
+                               "MAP_PRIVATE").value_or_raise("set-up mmap")
             target = addr + case.page * PAGE
             if case.touched_before == "read":
-                _set_up_call(mapper, "read before truncation", steps.read, target, PAGE)
+                mapper.call(steps.read, target, PAGE).value_or_raise("set-up read before truncation")
             elif case.touched_before == "write":
-                _set_up_call(mapper, "store before truncation", steps.write, target + case.store[0], case.store[1])
+                mapper.call(steps.write, target + case.store[0], case.store[1]).value_or_raise("set-up store before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
             outcome = mapper.call(steps.read, target, PAGE)
-    return AccessSeen(outcome.as_dict())
+    return AccessSeen(outcome)
 
 
 def _classify_private(case: PrivateTruncated, seen: AccessSeen, third: str, expected: bytes) -> Finding:
     outcome = seen.outcome
-    if outcome.get("signal") == "SIGBUS":
+    if outcome.killed_by(signal.SIGBUS):
         return observed("sigbus")
-    if outcome["kind"] != "returned":
-        return refuted(f"load from the page after truncation: child {outcome}, neither SIGBUS nor data")
-    page = bytes.fromhex(outcome["value"])
+    if not outcome.ok:
+        return refuted(f"load from the page after truncation: child {outcome.describe()}, neither SIGBUS nor data")
+    page = outcome.value
     if page == bytes(PAGE):
         return observed("zeros")
     if page == expected:
@@ -318,7 +294,7 @@ class DownThenUp:
 
 @dataclass(frozen=True)
 class DownThenUpSeen:
-    mapped: dict  # how the read of [new_size, min(end of up_size's page, end of mapping)) through the mapping ended
+    mapped: Outcome  # how the read of [new_size, min(end of up_size's page, end of mapping)) through the mapping ended
     read: bytes  # pread() of [new_size, up_size)
 
 
@@ -335,22 +311,24 @@ def truncate_down_then_up(workspace: Workspace, case: DownThenUp) -> DownThenUpS
     end = min(round_up(case.up_size), round_up(case.old_size))
     with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
         with Child() as mapper:
-            addr = _map_in(mapper, str(path), "O_RDWR", case.old_size, "MAP_SHARED")
+            addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
+                               "MAP_SHARED").value_or_raise("set-up mmap")
             if case.touched_before != "no":
-                _set_up_call(mapper, "touch before truncation", touch_pages, addr, case.old_size, case.touched_before)
+                mapper.call(touch_pages, addr, case.old_size, case.touched_before).value_or_raise("set-up touch before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
             _truncate(path, mapper, case.truncated_by, case.up_size)
             outcome = mapper.call(steps.read, addr + case.new_size, end - case.new_size)
         with workspace.opened(path, "O_RDONLY") as fd:
             read = os.pread(fd, case.up_size - case.new_size + 1, case.new_size)
-    return DownThenUpSeen(outcome.as_dict(), read)
+    return DownThenUpSeen(outcome, read)
 
 
 def judge_down_then_up_zero(case: DownThenUp, seen: DownThenUpSeen) -> Finding:
     """BUS-6: the pages are accessible again and every byte from the low EOF on reads as zero."""
-    if seen.mapped["kind"] != "returned":
-        return refuted(f"access after truncating to {case.new_size} and extending to {case.up_size}: child {seen.mapped}")
-    data = bytes.fromhex(seen.mapped["value"])
+    if not seen.mapped.ok:
+        return refuted(f"access after truncating to {case.new_size} and extending to {case.up_size}: "
+                       f"child {seen.mapped.describe()}")
+    data = seen.mapped.value
     expected = min(round_up(case.up_size), round_up(case.old_size)) - case.new_size
     if len(data) != expected:
         return refuted(f"read {len(data)} bytes through the mapping, not {expected}")

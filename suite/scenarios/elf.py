@@ -139,10 +139,7 @@ def library_mappings(case: LibrariesCase) -> LibrariesSeen:
     if case.process == "self":
         return LibrariesSeen(_dlopen_then_maps(case.dlopen))
     if case.process == "forked":
-        outcome = probe(_dlopen_then_maps, case.dlopen)
-        if outcome.kind != "returned":
-            raise RuntimeError(f"the forked child could not read its maps: {outcome.describe()}")
-        return LibrariesSeen(outcome.value)
+        return LibrariesSeen(probe(_dlopen_then_maps, case.dlopen).value_or_raise("set-up maps of the forked child"))
     if case.process == "python":
         with started([sys.executable, "-c", PYTHON_LOADER, case.dlopen or ""], None) as proc:
             return LibrariesSeen(shared_object_mappings(maps_of(proc.pid)))
@@ -242,10 +239,8 @@ def compare_text_frames(case: SharedTextCase) -> SharedTextSeen:
     touch_code(case.library, indices)
     if case.other == "forked":
         with Child() as child:
-            done = child.call(touch_code, case.library, indices)
-            if done.kind != "returned":
-                raise RuntimeError(f"the forked child could not touch {case.library}: {done.describe()}")
-            theirs = done.value
+            theirs = child.call(touch_code, case.library, indices).value_or_raise(
+                f"set-up touch of {case.library} in the forked child")
             their_frames = _frames(theirs, child.pid)
             my_frames = _frames(mine, "self")
     else:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import probe
 from suite.scenarios import steps
 from suite.strategies import eof_page_end, pattern
@@ -24,7 +26,7 @@ class TailRead:
 
 @dataclass(frozen=True)
 class TailSeen:
-    outcome: dict  # how the child's read of the tail ended (with the bytes it read)
+    outcome: Outcome  # how the child's read of the tail ended (with the bytes it read)
 
 
 def read_tail(workspace: Workspace, case: TailRead) -> TailSeen:
@@ -32,15 +34,15 @@ def read_tail(workspace: Workspace, case: TailRead) -> TailSeen:
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDONLY", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
             outcome = probe(steps.read, mapping.addr + case.file_size - case.offset, eof_page_end(case.file_size) - case.file_size)
-    return TailSeen(outcome.as_dict())
+    return TailSeen(outcome)
 
 
 def judge_tail_reads_zero(case: TailRead, seen: TailSeen) -> Finding:
     """EOF-1: the tail reads as zeros, without a signal."""
     outcome = seen.outcome
-    if outcome["kind"] != "returned":
-        return refuted(f"reading past EOF inside the last page: child {outcome}")
-    tail = bytes.fromhex(outcome["value"])
+    if not outcome.ok:
+        return refuted(f"reading past EOF inside the last page: child {outcome.describe()}")
+    tail = outcome.value
     nonzero = [i for i, b in enumerate(tail) if b]
     if nonzero:
         return refuted(f"{len(nonzero)} non-zero byte(s) past EOF, first at EOF+{nonzero[0]}")
@@ -60,7 +62,7 @@ class TailWrite:
 
 @dataclass(frozen=True)
 class FileAfterTailWrite:
-    write: dict  # how the child's store past EOF ended
+    write: Outcome  # how the child's store past EOF ended
     size: int  # st_size after munmap
     content: bytes  # read() of the whole file after munmap
 
@@ -74,13 +76,13 @@ def write_tail(workspace: Workspace, case: TailWrite) -> FileAfterTailWrite:
                 libc.checked("msync", libc.msync(mapping.addr, case.length, libc.MS_SYNC))
         size = os.stat(path).st_size
         content = path.read_bytes()
-    return FileAfterTailWrite(write.as_dict(), size, content)
+    return FileAfterTailWrite(write, size, content)
 
 
 def judge_tail_write_not_written_back(case: TailWrite, after: FileAfterTailWrite) -> Finding:
     """EOF-2: the file keeps its size and its bytes up to EOF."""
-    if after.write["kind"] != "returned":
-        return refuted(f"the store past EOF inside the last page did not complete: child {after.write}")
+    if not after.write.ok:
+        return refuted(f"the store past EOF inside the last page did not complete: child {after.write.describe()}")
     if after.size != case.file_size:
         return refuted(f"st_size changed from {case.file_size} to {after.size}")
     if after.content != pattern(case.fill_seed, case.file_size):
@@ -106,10 +108,10 @@ class ExtendAfterTailWrite:
 
 @dataclass(frozen=True)
 class OldTailAfterExtension:
-    store: dict  # how the child's store past EOF ended
+    store: Outcome  # how the child's store past EOF ended
     size: int  # st_size after ftruncate()
     read: bytes  # pread() of [file_size, min(new_size, end of EOF page))
-    mapped: dict  # how a child's read of the same range through a mapping ended
+    mapped: Outcome  # how a child's read of the same range through a mapping ended
 
 
 def extend_after_tail_write(workspace: Workspace, case: ExtendAfterTailWrite) -> OldTailAfterExtension:
@@ -133,14 +135,14 @@ def extend_after_tail_write(workspace: Workspace, case: ExtendAfterTailWrite) ->
             mapped = probe(steps.read, mapping.addr + case.file_size - case.offset, end - case.file_size)
         finally:
             mapping.unmap()
-    return OldTailAfterExtension(store.as_dict(), size, read, mapped.as_dict())
+    return OldTailAfterExtension(store, size, read, mapped)
 
 
 def judge_old_tail_zero_after_extension(case: ExtendAfterTailWrite, seen: OldTailAfterExtension) -> Finding:
     """EOF-3: the bytes that were past the old EOF read as zero through read() and through the mapping."""
     expected = min(case.new_size, eof_page_end(case.file_size)) - case.file_size
-    if seen.store["kind"] != "returned":
-        return refuted(f"the store past EOF inside the last page did not complete: child {seen.store}")
+    if not seen.store.ok:
+        return refuted(f"the store past EOF inside the last page did not complete: child {seen.store.describe()}")
     if seen.size != case.new_size:
         return refuted(f"st_size is {seen.size} after ftruncate({case.new_size})")
     if len(seen.read) != expected:
@@ -149,9 +151,9 @@ def judge_old_tail_zero_after_extension(case: ExtendAfterTailWrite, seen: OldTai
         first = next(i for i, b in enumerate(seen.read) if b)
         return refuted(f"read() after the extension returns the bytes stored past the old EOF "
                        f"({sum(1 for b in seen.read if b)} non-zero, first at old EOF+{first})")
-    if seen.mapped["kind"] != "returned":
-        return refuted(f"reading the old tail through the mapping after the extension: child {seen.mapped}")
-    through_map = bytes.fromhex(seen.mapped["value"])
+    if not seen.mapped.ok:
+        return refuted(f"reading the old tail through the mapping after the extension: child {seen.mapped.describe()}")
+    through_map = seen.mapped.value
     if any(through_map):
         first = next(i for i, b in enumerate(through_map) if b)
         return refuted(f"the mapping ({case.then}) still shows the bytes stored past the old EOF "
@@ -173,7 +175,7 @@ class MappedStores:
 
 @dataclass(frozen=True)
 class SizesAfterStores:
-    stores: tuple[dict, ...]  # how each store ended (each in a child; a signal ends only that store)
+    stores: tuple[Outcome, ...]  # how each store ended (each in a child; a signal ends only that store)
     sizes: tuple[int, ...]  # st_size after each store
     size_after_msync: int  # after msync() (or not), before munmap()
     size_after_munmap: int
@@ -189,7 +191,7 @@ def stores_keep_size(workspace: Workspace, case: MappedStores) -> SizesAfterStor
         with steps.mapped(str(path), "O_RDWR", case.length, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", case.offset) as mapping:
             outcomes, sizes = [], []
             for item in case.stores:
-                outcomes.append(probe(store_at, mapping.addr, item).as_dict())
+                outcomes.append(probe(store_at, mapping.addr, item))
                 sizes.append(os.fstat(fd).st_size)
             if case.msync:
                 libc.checked("msync", libc.msync(mapping.addr, case.length, libc.MS_SYNC))
@@ -229,7 +231,7 @@ class Extension:
 class ExtendedSeen:
     size: int  # st_size at the end
     read: bytes  # pread() of the whole file
-    mapped: dict  # how a child's read of the whole file through the mapping ended
+    mapped: Outcome  # how a child's read of the whole file through the mapping ended
 
 
 def extend(workspace: Workspace, case: Extension) -> ExtendedSeen:
@@ -254,7 +256,7 @@ def extend(workspace: Workspace, case: Extension) -> ExtendedSeen:
         finally:
             if mapping is not None:
                 mapping.unmap()
-    return ExtendedSeen(size, read, mapped.as_dict())
+    return ExtendedSeen(size, read, mapped)
 
 
 def judge_extension_reads_zero(case: Extension, seen: ExtendedSeen) -> Finding:
@@ -265,9 +267,9 @@ def judge_extension_reads_zero(case: Extension, seen: ExtendedSeen) -> Finding:
         return refuted(f"st_size is {seen.size} after ftruncate({final})")
     for how, data in (("read()", seen.read), ("the mapping", None)):
         if data is None:
-            if seen.mapped["kind"] != "returned":
-                return refuted(f"reading the extended file through the mapping ({case.mapped}): child {seen.mapped}")
-            data = bytes.fromhex(seen.mapped["value"])
+            if not seen.mapped.ok:
+                return refuted(f"reading the extended file through the mapping ({case.mapped}): child {seen.mapped.describe()}")
+            data = seen.mapped.value
         if len(data) != final:
             return refuted(f"{how} returned {len(data)} bytes of a {final}-byte file")
         if data[:case.file_size] != expected[:case.file_size]:
@@ -292,8 +294,8 @@ class EmptyFileMap:
 @dataclass(frozen=True)
 class EmptyFileSeen:
     mmap_errno: str | None  # None: mmap() succeeded
-    accesses: tuple[dict, ...]  # how each access ended, each in its own child
-    after_extension: dict  # how a store + load at offset 0 ended after ftruncate(extend_to)
+    accesses: tuple[Outcome, ...]  # how each access ended, each in its own child
+    after_extension: Outcome | None  # how a store + load at offset 0 ended after ftruncate(extend_to) (None: not run)
 
 
 def access_once(addr: int, kind: str) -> bytes | None:
@@ -313,12 +315,12 @@ def map_empty_file(workspace: Workspace, case: EmptyFileMap) -> EmptyFileSeen:
     with workspace.file(0) as path, workspace.opened(path, "O_RDWR") as fd:
         result = libc.mmap(None, case.length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0)
         if not result.ok:
-            return EmptyFileSeen(result.errno_name, (), {"kind": "not run"})
+            return EmptyFileSeen(result.errno_name, (), None)
         with libc.Mapping(result.value, case.length) as mapping:
-            outcomes = tuple(probe(access_once, mapping.addr + at, kind).as_dict() for at, kind in case.accesses)
+            outcomes = tuple(probe(access_once, mapping.addr + at, kind) for at, kind in case.accesses)
             os.ftruncate(fd, case.extend_to)
             after = probe(store_and_load, mapping.addr)
-    return EmptyFileSeen(None, outcomes, after.as_dict())
+    return EmptyFileSeen(None, outcomes, after)
 
 
 def judge_empty_file_accesses_sigbus(case: EmptyFileMap, seen: EmptyFileSeen) -> Finding:
@@ -326,12 +328,14 @@ def judge_empty_file_accesses_sigbus(case: EmptyFileMap, seen: EmptyFileSeen) ->
     if seen.mmap_errno is not None:
         return refuted(f"mmap() of the empty file failed with {seen.mmap_errno}")
     for (at, kind), outcome in zip(case.accesses, seen.accesses):
-        if outcome.get("signal") != "SIGBUS":
-            return refuted(f"{kind} at offset {at} of the mapped empty file: child {outcome}, not SIGBUS")
+        if not outcome.killed_by(signal.SIGBUS):
+            return refuted(f"{kind} at offset {at} of the mapped empty file: child {outcome.describe()}, not SIGBUS")
     if len(seen.accesses) != len(case.accesses):
         return refuted(f"{len(seen.accesses)} outcomes for {len(case.accesses)} accesses")
-    if seen.after_extension != {"kind": "returned", "value": b"\x5a".hex()}:
-        return refuted(f"after ftruncate({case.extend_to}) a store and load at offset 0: {seen.after_extension}")
+    after = seen.after_extension
+    if after is None or not after.ok or after.value != b"\x5a":
+        return refuted(f"after ftruncate({case.extend_to}) a store and load at offset 0: "
+                       f"{'not run' if after is None else after.describe()}")
     return holds()
 
 
@@ -351,7 +355,7 @@ class HoleSeen:
     write: int | None  # bytes write() reported
     size: int  # st_size afterwards
     mmap_errno: str | None
-    mapped: dict  # how a child's read of the whole new size through the mapping ended
+    mapped: Outcome | None  # how a child's read of the whole new size through the mapping ended (None: not run)
 
 
 def lseek_write_map(workspace: Workspace, case: LseekWrite) -> HoleSeen:
@@ -367,10 +371,10 @@ def lseek_write_map(workspace: Workspace, case: LseekWrite) -> HoleSeen:
         finally:
             os.close(fd)
         if not result.ok:
-            return HoleSeen(written, size, result.errno_name, {"kind": "not run"})
+            return HoleSeen(written, size, result.errno_name, None)
         with libc.Mapping(result.value, new_size) as mapping:
             mapped = probe(steps.read, mapping.addr, new_size)
-    return HoleSeen(written, size, None, mapped.as_dict())
+    return HoleSeen(written, size, None, mapped)
 
 
 def judge_hole_reads_zero(case: LseekWrite, seen: HoleSeen) -> Finding:
@@ -380,9 +384,10 @@ def judge_hole_reads_zero(case: LseekWrite, seen: HoleSeen) -> Finding:
         return refuted(f"write() after lseek({case.position}) wrote {seen.write} byte(s), st_size {seen.size}")
     if seen.mmap_errno is not None:
         return refuted(f"mmap() of the grown file failed with {seen.mmap_errno}")
-    if seen.mapped["kind"] != "returned":
-        return refuted(f"reading the grown file through the mapping: child {seen.mapped}")
-    data = bytes.fromhex(seen.mapped["value"])
+    if seen.mapped is None or not seen.mapped.ok:
+        return refuted(f"reading the grown file through the mapping: "
+                       f"{'not run' if seen.mapped is None else 'child ' + seen.mapped.describe()}")
+    data = seen.mapped.value
     if len(data) != new_size:
         return refuted(f"the mapping read {len(data)} bytes, not {new_size}")
     if data[:case.file_size] != pattern(9, case.file_size):

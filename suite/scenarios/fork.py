@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import pattern
@@ -29,8 +30,8 @@ class InheritCase:
 class InheritSeen:
     parent_entry: dict | None  # the parent's /proc/self/maps line for the mapping
     parent_bytes: bytes
-    child_entry: dict  # how the child's look-up of the same address in its own /proc/self/maps ended
-    child_bytes: dict  # how the child's read of the mapping at the parent's address ended
+    child_entry: Outcome  # how the child's look-up of the same address in its own /proc/self/maps ended
+    child_bytes: Outcome  # how the child's read of the mapping at the parent's address ended
 
 
 def inherit(workspace: Workspace, case: InheritCase) -> InheritSeen:
@@ -42,7 +43,7 @@ def inherit(workspace: Workspace, case: InheritCase) -> InheritSeen:
             parent_bytes = bytes(mapping.view)
             child_entry = probe(steps.maps_entry, mapping.addr)
             child_bytes = probe(steps.read, mapping.addr, case.length)
-    return InheritSeen(parent_entry, parent_bytes, child_entry.as_dict(), child_bytes.as_dict())
+    return InheritSeen(parent_entry, parent_bytes, child_entry, child_bytes)
 
 
 IDENTITY = ("start", "end", "perms", "offset", "device", "inode")
@@ -50,15 +51,15 @@ IDENTITY = ("start", "end", "perms", "offset", "device", "inode")
 
 def judge_inherited_at_same_address(case: InheritCase, seen: InheritSeen) -> Finding:
     """FORK-1: the child has the same mapping at the same address, with the same contents."""
-    if seen.child_entry["kind"] != "returned" or seen.child_entry["value"] is None:
-        return refuted(f"no mapping at the parent's address in the child: {seen.child_entry}")
-    child = seen.child_entry["value"]
+    if not seen.child_entry.ok or seen.child_entry.value is None:
+        return refuted(f"no mapping at the parent's address in the child: {seen.child_entry.describe()}")
+    child = seen.child_entry.value
     differing = [k for k in IDENTITY if seen.parent_entry is None or child[k] != seen.parent_entry[k]]
     if differing:
         return refuted(f"the child's mapping differs in {', '.join(differing)}")
-    if seen.child_bytes["kind"] != "returned":
-        return refuted(f"the child could not read the inherited mapping: {seen.child_bytes}")
-    if bytes.fromhex(seen.child_bytes["value"]) != seen.parent_bytes:
+    if not seen.child_bytes.ok:
+        return refuted(f"the child could not read the inherited mapping: {seen.child_bytes.describe()}")
+    if seen.child_bytes.value != seen.parent_bytes:
         return refuted("the child reads other bytes than the parent at the same address")
     return holds()
 
@@ -81,7 +82,7 @@ class ForkStores:
 class ForkStoresSeen:
     # After each store, at the stored range: the parent's bytes, how the child's read ended, the file's bytes (pread).
     parent_reads: tuple[bytes, ...]
-    child_reads: tuple[dict, ...]
+    child_reads: tuple[Outcome, ...]
     file_reads: tuple[bytes, ...]
 
 
@@ -101,18 +102,16 @@ def _store_in_turn(mapping, child: Child, stores, fd: int | None) -> ForkStoresS
         if store.by == "parent":
             mapping.view[span] = store.data
         else:
-            done = child.call(steps.write, mapping.addr + store.at, store.data)
-            if done.kind != "returned":
-                raise RuntimeError(f"the child's store failed: {done.describe()}")
+            child.call(steps.write, mapping.addr + store.at, store.data).value_or_raise("the child's store")
         parent_reads.append(bytes(mapping.view[span]))
-        child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)).as_dict())
+        child_reads.append(child.call(steps.read, mapping.addr + store.at, len(store.data)))
         if fd is not None:
             file_reads.append(os.pread(fd, len(store.data), store.at))
     return ForkStoresSeen(tuple(parent_reads), tuple(child_reads), tuple(file_reads))
 
 
-def _child_bytes(read: dict) -> bytes | None:
-    return bytes.fromhex(read["value"]) if read["kind"] == "returned" else None
+def _child_bytes(read: Outcome) -> bytes | None:
+    return read.value if read.ok else None
 
 
 def judge_shared_stores_seen_both_ways(case: ForkStores, seen: ForkStoresSeen) -> Finding:
@@ -121,7 +120,7 @@ def judge_shared_stores_seen_both_ways(case: ForkStores, seen: ForkStoresSeen) -
         if parent != store.data:
             return refuted(f"store #{step + 1} by the {store.by} is not what the parent reads")
         if _child_bytes(child) != store.data:
-            return refuted(f"store #{step + 1} by the {store.by} is not what the child reads ({child['kind']})")
+            return refuted(f"store #{step + 1} by the {store.by} is not what the child reads ({child.describe()})")
     return holds()
 
 
@@ -135,7 +134,8 @@ def judge_private_stores_stay_private(case: ForkStores, seen: ForkStoresSeen) ->
         if parent != bytes(views["parent"][store.at:end]):
             return refuted(f"after store #{step + 1} by the {store.by}, the parent reads bytes it did not store")
         if _child_bytes(child) != bytes(views["child"][store.at:end]):
-            return refuted(f"after store #{step + 1} by the {store.by}, the child reads bytes it did not store ({child['kind']})")
+            return refuted(f"after store #{step + 1} by the {store.by}, the child reads bytes it did not store "
+                           f"({child.describe()})")
         if in_file != original[store.at:end]:
             return refuted(f"store #{step + 1} by the {store.by} reached the file")
     return holds()
@@ -155,7 +155,7 @@ class PreForkPrivateStores:
 
 @dataclass(frozen=True)
 class PreForkSeen:
-    child: dict  # how the child's read of the whole mapping ended
+    child: Outcome  # how the child's read of the whole mapping ended
     file: bytes  # pread() of the mapped range
 
 
@@ -169,7 +169,7 @@ def store_private_then_fork(workspace: Workspace, case: PreForkPrivateStores) ->
             child = probe(steps.read, mapping.addr, case.length)
         with workspace.opened(path, "O_RDONLY") as fd:
             file = os.pread(fd, case.length, case.offset)
-    return PreForkSeen(child.as_dict(), file)
+    return PreForkSeen(child, file)
 
 
 def judge_child_sees_parent_pre_fork_stores(case: PreForkPrivateStores, seen: PreForkSeen) -> Finding:
@@ -178,9 +178,9 @@ def judge_child_sees_parent_pre_fork_stores(case: PreForkPrivateStores, seen: Pr
     expected = bytearray(original)
     for at, data in case.stores:
         expected[at:at + len(data)] = data
-    if seen.child["kind"] != "returned":
-        return refuted(f"the child could not read the inherited mapping: {seen.child}")
-    child = bytes.fromhex(seen.child["value"])
+    if not seen.child.ok:
+        return refuted(f"the child could not read the inherited mapping: {seen.child.describe()}")
+    child = seen.child.value
     if child != bytes(expected):
         differing = [i for i, (a, b) in enumerate(zip(child, expected)) if a != b]
         where = f"first at mapping offset {differing[0]}" if differing else f"{len(child)} bytes read"
@@ -229,7 +229,7 @@ class LockedIncrements:
 @dataclass(frozen=True)
 class IncrementRun:
     lock: str
-    workers: tuple[dict, ...]  # how each process's run ended (it returns the number of increments it made)
+    workers: tuple[Outcome, ...]  # how each process's run ended (it returns the number of increments it made)
     counter: int  # the counter read with pread() after all processes ended
 
 
@@ -264,7 +264,7 @@ def increment_locked(path: str, lock: str, fcntl_range: str, at: int, count: int
         os.close(fd)
 
 
-def _run(path: str, case: LockedIncrements, lock: str) -> tuple[dict, ...]:
+def _run(path: str, case: LockedIncrements, lock: str) -> tuple[Outcome, ...]:
     """Start ``processes`` workers at once (they wait at a pipe gate), each in its own process; how each ended."""
     gate_r, gate_w = os.pipe()
     try:
@@ -286,7 +286,7 @@ def _run(path: str, case: LockedIncrements, lock: str) -> tuple[dict, ...]:
             os.write(gate_w, b"g" * case.processes)
             for thread in threads:
                 thread.join()
-            return tuple(outcome.as_dict() for outcome in outcomes)
+            return tuple(outcomes)
     finally:
         os.close(gate_r)
         os.close(gate_w)
@@ -315,8 +315,8 @@ def judge_locked_increments_exact(case: LockedIncrements, seen: IncrementsSeen) 
         if len(run.workers) != case.processes:
             return refuted(f"{run.lock}: {len(run.workers)} workers ended, not {case.processes}")
         for i, worker in enumerate(run.workers):
-            if worker != {"kind": "returned", "value": case.increments}:
-                return refuted(f"{run.lock}: worker {i} {worker}")
+            if not worker.ok or worker.value != case.increments:
+                return refuted(f"{run.lock}: worker {i} {worker.describe()}")
         if run.counter != expected:
             return refuted(f"{run.lock}: the counter is {run.counter}, not {expected} "
                            f"({expected - run.counter} of {case.processes * case.increments} increments lost)")

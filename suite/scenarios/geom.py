@@ -8,10 +8,11 @@ from pathlib import Path
 
 from fixtures import libc
 from fixtures.files import OPEN_MODES, Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
+from suite.scenarios.address_space import fenced_hole, relative, release_fence, reserve
 from suite.scenarios.steps import PROT_BITS, bits
-from suite.scenarios.unmap import fenced_hole, relative, release_fence, reserve
 from suite.strategies import PAGE, pattern
 from harness.findings import Finding, holds, observed, refuted
 
@@ -43,10 +44,6 @@ def file_mappings(identity: tuple[str, int]) -> list[str]:
         if (fields[3], int(fields[4])) == identity:
             found.append(line)
     return found
-
-
-def _signal(outcome: dict) -> str:
-    return outcome.get("signal") or outcome["kind"]
 
 
 # --- One mmap() call and what it left (GEOM-1, GEOM-7, GEOM-8) ----------------------------------------
@@ -121,7 +118,7 @@ class OffsetMap:
 
 @dataclass(frozen=True)
 class OffsetMapSeen:
-    loads: dict  # a child's read of every mapping byte that lies inside the file
+    loads: Outcome  # a child's read of every mapping byte that lies inside the file
 
 
 def load_at_offset(workspace: Workspace, case: OffsetMap) -> OffsetMapSeen:
@@ -130,14 +127,14 @@ def load_at_offset(workspace: Workspace, case: OffsetMap) -> OffsetMapSeen:
     with workspace.file(case.file_size, pattern(case.content_seed, case.file_size)) as path:
         with steps.mapped(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset) as mapping:
             loads = probe(steps.read, mapping.addr, span)
-    return OffsetMapSeen(loads.as_dict())
+    return OffsetMapSeen(loads)
 
 
 def judge_byte_i_is_file_byte_offset_plus_i(case: OffsetMap, seen: OffsetMapSeen) -> Finding:
     """GEOM-2: for every i inside the file, mapping[i] == file[offset + i]."""
-    if seen.loads["kind"] != "returned":
-        return refuted(f"loading the mapping: child {seen.loads}")
-    loaded = bytes.fromhex(seen.loads["value"])
+    if not seen.loads.ok:
+        return refuted(f"loading the mapping: child {seen.loads.describe()}")
+    loaded = seen.loads.value
     expected = pattern(case.content_seed, case.file_size)[case.offset:case.offset + min(case.length, case.file_size - case.offset)]
     if len(loaded) != len(expected):
         return refuted(f"{len(loaded)} bytes loaded, {len(expected)} expected")
@@ -214,8 +211,8 @@ class UnalignedLength:
 @dataclass(frozen=True)
 class UnalignedLengthSeen:
     entry: dict | None  # /proc/self/maps entry at the mapping, start and end relative to it
-    tail_load: dict  # a child's load of [length, round_up(length))
-    tail_store: dict | None  # the same child's store there (None: mapping not writable)
+    tail_load: Outcome  # a child's load of [length, round_up(length))
+    tail_store: Outcome | None  # the same child's store there (None: mapping not writable, or the load ended the child)
     munmap_errno: str | None  # munmap of the rounded-up length
 
 
@@ -232,7 +229,7 @@ def map_unaligned_length(workspace: Workspace, case: UnalignedLength) -> Unalign
                     tail_store = child.call(steps.write, addr + case.length, pattern(case.tail_seed, rounded - case.length))
         finally:
             result = libc.munmap(addr, rounded)
-    return UnalignedLengthSeen(entry, tail_load.as_dict(), tail_store.as_dict() if tail_store else None, result.errno_name)
+    return UnalignedLengthSeen(entry, tail_load, tail_store, result.errno_name)
 
 
 def judge_whole_last_page_mapped(case: UnalignedLength, seen: UnalignedLengthSeen) -> Finding:
@@ -243,12 +240,12 @@ def judge_whole_last_page_mapped(case: UnalignedLength, seen: UnalignedLengthSee
         extent = None if seen.entry is None else (seen.entry["start"], seen.entry["end"])
         return refuted(f"the mapping spans {extent} relative to its address, not (0, {rounded})")
     start = case.offset + case.length
-    if seen.tail_load["kind"] != "returned":
-        return refuted(f"loading bytes {case.length}..{rounded - 1} of the mapping: child {seen.tail_load}")
-    if bytes.fromhex(seen.tail_load["value"]) != pattern(case.fill_seed, case.file_size)[start:case.offset + rounded]:
+    if not seen.tail_load.ok:
+        return refuted(f"loading bytes {case.length}..{rounded - 1} of the mapping: child {seen.tail_load.describe()}")
+    if seen.tail_load.value != pattern(case.fill_seed, case.file_size)[start:case.offset + rounded]:
         return refuted("the bytes past length are not the file's bytes")
-    if seen.tail_store is not None and seen.tail_store["kind"] != "returned":
-        return refuted(f"storing past length in the last page: child {seen.tail_store}")
+    if seen.tail_store is not None and not seen.tail_store.ok:
+        return refuted(f"storing past length in the last page: child {seen.tail_store.describe()}")
     if seen.munmap_errno is not None:
         return refuted(f"munmap of the rounded length {rounded} failed with {seen.munmap_errno}")
     return holds()
@@ -281,7 +278,7 @@ class FixedMapSeen:
     entry: dict | None  # /proc/self/maps entry at addr afterwards (start/end relative to addr)
     below: dict | None  # the entry just below addr (at_page > 0), relative to addr
     above: dict | None  # the entry just past the new mapping, if still inside the first range
-    loads: dict | None  # a child's load of the file's part of the new mapping (None: no PROT_READ or no mapping)
+    loads: Outcome | None  # a child's load of the file's part of the new mapping (None: no PROT_READ or no mapping)
 
 
 ANON_FILL = b"\xee"
@@ -317,7 +314,7 @@ def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
             above = relative(steps.maps_entry(end), addr) if end < base + size else None
             loads = None
             if result.ok and "PROT_READ" in case.prot:
-                loads = probe(steps.read, result.value, min(case.length, case.file_size - case.offset)).as_dict()
+                loads = probe(steps.read, result.value, min(case.length, case.file_size - case.offset))
         finally:
             libc.checked("munmap", libc.munmap(base, size))
             if result is not None and result.ok and result.value != addr:
@@ -347,8 +344,9 @@ def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> F
         return refuted(f"past the new mapping the {case.replaced} is not left as it was: {seen.above}")
     if "PROT_READ" in case.prot:
         expected = pattern(case.fill_seed, case.file_size)[case.offset:case.offset + min(case.length, case.file_size - case.offset)]
-        if seen.loads is None or seen.loads["kind"] != "returned" or bytes.fromhex(seen.loads["value"]) != expected:
-            return refuted(f"loads at addr do not give the file's bytes: {_signal(seen.loads) if seen.loads else 'not done'}")
+        if seen.loads is None or not seen.loads.ok or seen.loads.value != expected:
+            how = "not done" if seen.loads is None else "other bytes" if seen.loads.ok else seen.loads.describe()
+            return refuted(f"loads at addr do not give the file's bytes: {how}")
     return holds()
 
 

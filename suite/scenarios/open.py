@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import OPEN_MODES, Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
@@ -119,9 +121,9 @@ class UseCase:
 @dataclass(frozen=True)
 class UseSeen:
     mmap_errno: str | None
-    loads: dict | None  # a child's read of the file's part of the mapping, before the stores (None: not done)
-    stores: dict | None  # the same child's stores (None: none or not done)
-    reloads: dict | None  # its read of the same part after the stores (None: not done)
+    loads: Outcome | None  # a child's read of the file's part of the mapping, before the stores (None: not done)
+    stores: Outcome | None  # the same child's stores (None: none or not done)
+    reloads: Outcome | None  # its read of the same part after the stores (None: not done)
     file_after: bytes  # read() of the whole file afterwards, the mapping still in place
     other_after: bytes | None  # read() of the file that took over the fd number (reuse_fd)
 
@@ -183,15 +185,15 @@ def map_and_use(workspace: Workspace, case: UseCase) -> UseSeen:
             for leftover in (fd, other_fd):
                 if leftover is not None:
                     os.close(leftover)
-    return UseSeen(None, *(o.as_dict() if o is not None else None for o in (loads, stores, reloads)), file_after, other_after)
+    return UseSeen(None, loads, stores, reloads, file_after, other_after)
 
 
-def _read_back(outcome: dict | None, what: str) -> tuple[bytes | None, str]:
+def _read_back(outcome: Outcome | None, what: str) -> tuple[bytes | None, str]:
     if outcome is None:
         return None, f"{what} was not done"
-    if outcome["kind"] != "returned":
-        return None, f"{what}: child {outcome}"
-    return bytes.fromhex(outcome["value"]), ""
+    if not outcome.ok:
+        return None, f"{what}: child {outcome.describe()}"
+    return outcome.value, ""
 
 
 def _first_difference(a: bytes, b: bytes) -> str:
@@ -217,8 +219,8 @@ def _check_stores(case: UseCase, seen: UseSeen) -> str:
     """Why the stores and the loads after them are wrong ("" if right)."""
     if not case.stores:
         return ""
-    if seen.stores is None or seen.stores["kind"] != "returned":
-        return f"the stores through the mapping did not complete: {seen.stores}"
+    if seen.stores is None or not seen.stores.ok:
+        return f"the stores through the mapping did not complete: {'not done' if seen.stores is None else seen.stores.describe()}"
     if "PROT_READ" in case.prot:
         original = pattern(case.fill_seed, case.file_size)[case.offset:case.offset + in_file_span(case)]
         reloaded, why = _read_back(seen.reloads, "the load after the stores")
@@ -291,7 +293,7 @@ class AddWrite:
 class AddWriteSeen:
     mprotect_errno: str | None  # None: mprotect succeeded
     perms: tuple[str, ...]  # /proc/self/maps perms of each page of the mprotect range afterwards
-    store: dict  # how a child's store into the range ended
+    store: Outcome  # how a child's store into the range ended
     file_after: bytes
 
 
@@ -315,7 +317,7 @@ def mprotect_add_write(workspace: Workspace, case: AddWrite) -> AddWriteSeen:
         finally:
             if fd is not None:
                 os.close(fd)
-    return AddWriteSeen(result.errno_name, perms, store.as_dict(), file_after)
+    return AddWriteSeen(result.errno_name, perms, store, file_after)
 
 
 def judge_mprotect_write_refused(case: AddWrite, seen: AddWriteSeen) -> Finding:
@@ -326,8 +328,8 @@ def judge_mprotect_write_refused(case: AddWrite, seen: AddWriteSeen) -> Finding:
     writable = [p for p in seen.perms if "w" in p]
     if writable:
         return refuted(f"after the refused mprotect, pages are mapped {writable[0]}")
-    if seen.store.get("signal") != "SIGSEGV":
-        return refuted(f"a store into the page: child {seen.store}, not SIGSEGV")
+    if not seen.store.killed_by(signal.SIGSEGV):
+        return refuted(f"a store into the page: child {seen.store.describe()}, not SIGSEGV")
     if seen.file_after != pattern(case.fill_seed, case.file_size):
         return refuted("the file changed")
     return holds()

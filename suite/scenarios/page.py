@@ -5,8 +5,9 @@ holds it, so every scenario creates its file with write(), fsync()s it (clean
 pages), evicts it with posix_fadvise(POSIX_FADV_DONTNEED) before mapping it,
 and then *checks* that eviction worked (cachestat(2) nr_cache == 0; on kernels
 before 6.5, mincore(2) of a fresh whole-file mapping). The observation records
-what was left cached; the test reports "unsupported" when eviction did not work
-(tmpfs and ramfs pages live only in the page cache and cannot be evicted).
+what was left cached; the test rejects an example whose file stayed cached. Where
+eviction never works (tmpfs and ramfs pages live only in the page cache) the
+claims are unsupported: they require page-cache-evictable (harness/requirements.py).
 
 Fault-around and readahead. A fault on one page can make more pages resident:
 the fault path reads a readahead window around the faulting page (mmap
@@ -27,10 +28,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from fixtures import libc
 from fixtures.files import Workspace, pattern
+from fixtures.outcome import Outcome
+from fixtures.pages import cached_pages, evict
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from harness.findings import Finding, holds, observed, refuted
@@ -38,7 +40,6 @@ from harness.findings import Finding, holds, observed, refuted
 PAGE = libc.PAGE_SIZE
 FAULT_AROUND_DEFAULT = 64 * 1024  # mm/memory.c: fault_around_bytes default
 MARGIN_PAGES = 256  # 1 MiB of 4 KiB pages beyond both windows
-MIB = 1 << 20
 WILLNEED_WAIT_S = 2.0  # the stated bound on MADV_WILLNEED's asynchronous read-ahead
 BLOCK = bytes(range(1, 256))  # file content: written data, never a hole
 
@@ -115,33 +116,6 @@ def expand(spans: tuple[tuple[int, int], ...]) -> set[int]:
     return {i for a, b in spans for i in range(a, b + 1)}
 
 
-def cached_pages(fd: int, size: int) -> int:
-    """How many pages of fd's file are in the page cache: cachestat(2), or (ENOSYS, before Linux 6.5) mincore(2)
-    of a fresh read-only mapping of the whole file (a mapping reads nothing by itself: PAGE-1). MAP_PRIVATE: a
-    filesystem may refuse a MAP_SHARED one of an fd open for writing (9p with cache=none)."""
-    stat = libc.cachestat(fd, 0, 0)
-    if isinstance(stat, dict):
-        return stat["nr_cache"]
-    if size == 0:
-        return 0
-    length = libc.round_up(size)
-    addr = libc.checked("mmap(check)", libc.mmap(None, length, libc.PROT_READ, libc.MAP_PRIVATE, fd, 0))
-    try:
-        vector = libc.mincore(addr, length)
-        if not isinstance(vector, list):
-            raise libc.SysError("mincore(check)", vector.errno)
-        return sum(vector)
-    finally:
-        libc.checked("munmap(check)", libc.munmap(addr, length))
-
-
-def evict(fd: int, size: int, count: Callable[[int, int], int | None] = cached_pages) -> int | None:
-    """fsync (clean pages), POSIX_FADV_DONTNEED the whole file; the pages still cached afterwards (``count``)."""
-    os.fsync(fd)
-    libc.checked("posix_fadvise(DONTNEED)", libc.posix_fadvise(fd, 0, 0, libc.POSIX_FADV_DONTNEED))
-    return count(fd, size)
-
-
 def cached_pages_of_large_file(fd: int, size: int) -> int | None:
     """cached_pages() where cachestat(2) counts them; None (not counted) before Linux 6.5: mincore() of a file of
     1 GiB or more walks every page, which takes minutes under emulation (the kernel matrix's guests)."""
@@ -159,14 +133,6 @@ def residency(addr: int, length: int) -> tuple[tuple[int, int], ...]:
 def _map(fd: int, length: int, prot: tuple[str, ...], flags: str, offset: int = 0) -> libc.CallResult:
     bits = steps.bits(tuple(p for p in prot if p != "PROT_NONE"), steps.PROT_BITS)
     return libc.mmap(None, length, bits, steps.MAP_TYPES[flags], fd, offset)
-
-
-def unsupported_reason(cached_before: int, fs_type: str) -> str:
-    """Why a residency claim cannot be checked when eviction left pages cached."""
-    why = "tmpfs/ramfs pages live only in the page cache" if fs_type in ("tmpfs", "ramfs") else \
-        "the filesystem keeps them"
-    return (f"cannot evict the file's pages ({cached_before} still cached after fsync() and "
-            f"posix_fadvise(POSIX_FADV_DONTNEED)): {why}")
 
 
 # ---------------------------------------------------------------- PAGE-1
@@ -236,7 +202,7 @@ class TouchCase:
 class TouchSeen:
     cached_before: int
     resident_before: tuple[tuple[int, int], ...]  # right after mmap(), before the load
-    load: dict  # how the load (in a forked child sharing the mapping, alive until resident_after is read) ended
+    load: Outcome  # how the load (in a forked child sharing the mapping, alive until resident_after is read) ended
     resident_after: tuple[tuple[int, int], ...]
 
 
@@ -249,15 +215,15 @@ def touch_one_page(workspace: Workspace, case: TouchCase) -> TouchSeen:
             with Child() as child:  # alive (the page mapped there) until residency is read here
                 load = child.call(steps.read, mapping.addr + case.touched_page * PAGE + case.byte, 1)
                 after = residency(mapping.addr, case.file_size)
-    return TouchSeen(cached_before, before, load.as_dict(), after)
+    return TouchSeen(cached_before, before, load, after)
 
 
 def judge_first_access_loads_page_only_nearby(case: TouchCase, seen: TouchSeen) -> Finding:
     """PAGE-2: the touched page becomes resident; pages farther than far_pages() from it stay absent."""
     if seen.resident_before:
         return refuted(f"pages {list(seen.resident_before)} were resident before any access")
-    if seen.load["kind"] != "returned":
-        return refuted(f"the load from page {case.touched_page} did not complete: {seen.load}")
+    if not seen.load.ok:
+        return refuted(f"the load from page {case.touched_page} did not complete: {seen.load.describe()}")
     resident = expand(seen.resident_after)
     if case.touched_page not in resident:
         return refuted(f"page {case.touched_page} is not resident after a load from it")
@@ -391,10 +357,8 @@ def _advise_each(path: str, case: AdviceCase) -> tuple:
 def advise(workspace: Workspace, case: AdviceCase) -> AdviceSeen:
     """A child maps the file PROT_READ, MAP_PRIVATE (optionally reads the range) and gives each advice in turn."""
     with workspace.file(case.file_size, pattern(1, case.file_size)) as path:  # as content(), and a read-only image has it
-        outcome = probe(_advise_each, str(path), case)
-    if outcome.kind != "returned":
-        raise RuntimeError(f"the advising child did not finish: {outcome.describe()}")
-    return AdviceSeen(tuple(tuple(r) for r in outcome.value))
+        results = probe(_advise_each, str(path), case).value_or_raise("set-up advising child")
+    return AdviceSeen(tuple(tuple(r) for r in results))
 
 
 def _advice_alternative(seen: AdviceSeen) -> Finding:
@@ -479,11 +443,6 @@ def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
     from ``offset``; at once: the mapping's Rss, the file's cached pages, mincore() of sampled pages. Nothing touches it."""
     workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(0) as path, workspace.opened(path, "O_RDWR") as wfd:
-        os.ftruncate(wfd, MIB)
-        allocated = os.fstat(wfd).st_blocks * 512
-        if allocated:  # vfat: growing a file writes zeros to new clusters (and a large one fills the filesystem)
-            workspace.unsupported(f"no sparse files here: ftruncate() of an empty file to 1 MiB allocated {allocated} "
-                                  f"bytes of blocks")
         size = _sparse_size(wfd, case.requested_size)
         cached_before = evict(wfd, size, cached_pages_of_large_file)
         length = size - case.offset

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fixtures import libc, pages
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
@@ -25,7 +26,7 @@ class PrivateStores:
 
 @dataclass(frozen=True)
 class FileAfterPrivateStores:
-    writer: dict  # how the writing process ended (it maps, stores, unmaps and returns)
+    writer: Outcome  # how the writing process ended (it maps, stores, unmaps and returns)
     content: bytes  # read() of the file afterwards
 
 
@@ -41,13 +42,13 @@ def store_private(workspace: Workspace, case: PrivateStores) -> FileAfterPrivate
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path:
         writer = probe(store_private_then_unmap, str(path), case.open_mode, case.file_size, case.stores)
         content = path.read_bytes()
-    return FileAfterPrivateStores(writer.as_dict(), content)
+    return FileAfterPrivateStores(writer, content)
 
 
 def judge_file_unchanged(case: PrivateStores, after: FileAfterPrivateStores) -> Finding:
     """PRIV-1: the file holds its original bytes."""
-    if after.writer["kind"] != "returned":
-        return refuted(f"the private stores did not complete: {after.writer}")
+    if not after.writer.ok:
+        return refuted(f"the private stores did not complete: {after.writer.describe()}")
     original = pattern(FILL, case.file_size)
     if after.content != original:
         first = next(i for i, (a, b) in enumerate(zip(after.content, original)) if a != b) if len(after.content) == len(original) else None
@@ -66,7 +67,7 @@ class PrivateStoresElsewhere:
 
 @dataclass(frozen=True)
 class ReaderSeen:
-    reads: tuple[dict, ...]  # how the other process's read of each stored range ended
+    reads: tuple[Outcome, ...]  # how the other process's read of each stored range ended
 
 
 def store_private_read_elsewhere(workspace: Workspace, case: PrivateStoresElsewhere) -> ReaderSeen:
@@ -78,30 +79,25 @@ def store_private_read_elsewhere(workspace: Workspace, case: PrivateStoresElsewh
                 reader_addr = _map(reader, str(path), case.file_size, case.reader_flags)
             writer_addr = _map(writer, str(path), case.file_size, "MAP_PRIVATE", case.open_mode)
             for at, data in case.stores:
-                stored = writer.call(steps.write, writer_addr + at, data)
-                if stored.kind != "returned":
-                    raise RuntimeError(f"the private store failed: {stored.describe()}")
+                writer.call(steps.write, writer_addr + at, data).value_or_raise("set-up private store")
             if reader_addr is None:
                 reader_addr = _map(reader, str(path), case.file_size, case.reader_flags)
-            reads = tuple(reader.call(steps.read, reader_addr + at, len(data)).as_dict() for at, data in case.stores)
+            reads = tuple(reader.call(steps.read, reader_addr + at, len(data)) for at, data in case.stores)
     return ReaderSeen(reads)
 
 
 def _map(child: Child, path: str, size: int, flags: str, mode: str = "O_RDONLY") -> int:
     prot = ("PROT_READ", "PROT_WRITE") if flags == "MAP_PRIVATE" else ("PROT_READ",)
-    mapped = child.call(steps.map_file, path, mode, size, prot, flags)
-    if mapped.kind != "returned":
-        raise RuntimeError(f"set-up mmap failed: {mapped.describe()}")
-    return mapped.value
+    return child.call(steps.map_file, path, mode, size, prot, flags).value_or_raise("set-up mmap")
 
 
 def judge_other_process_sees_file(case: PrivateStoresElsewhere, seen: ReaderSeen) -> Finding:
     """PRIV-2: the other process reads the file's original bytes at every stored range."""
     original = pattern(FILL, case.file_size)
     for (at, data), read in zip(case.stores, seen.reads):
-        if read["kind"] != "returned":
-            return refuted(f"the other process could not read offset {at}: {read}")
-        if bytes.fromhex(read["value"]) != original[at:at + len(data)]:
+        if not read.ok:
+            return refuted(f"the other process could not read offset {at}: {read.describe()}")
+        if read.value != original[at:at + len(data)]:
             return refuted(f"the other process sees the private store at offset {at}")
     return holds()
 
@@ -138,9 +134,7 @@ def _change_file(path: Path, other: Child, at: int, data: bytes, method: str) ->
         finally:
             os.close(fd)
     else:
-        done = other.call(store_shared_then_unmap, str(path), at, data)
-        if done.kind != "returned":
-            raise RuntimeError(f"set-up: the MAP_SHARED store failed: {done.describe()}")
+        other.call(store_shared_then_unmap, str(path), at, data).value_or_raise("set-up MAP_SHARED store")
 
 
 # PRIV-3 -------------------------------------------------------------------------------------------
@@ -181,18 +175,13 @@ class _SharedPage:
             self.addr = self.mapping.addr + case.page * PAGE
         else:
             self.mapping = None
-            done = other.call(steps.map_file, path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
-            if done.kind != "returned":
-                raise RuntimeError(f"set-up mmap in the other process failed: {done.describe()}")
-            self.addr = done.value + case.page * PAGE
+            mapped = other.call(steps.map_file, path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
+            self.addr = mapped.value_or_raise("set-up mmap in the other process") + case.page * PAGE
 
     def frame(self) -> int | None:
         if self.other is None:
             return read_and_frame(self.addr)
-        done = self.other.call(read_and_frame, self.addr)
-        if done.kind != "returned":
-            raise RuntimeError(f"set-up: the other process's read failed: {done.describe()}")
-        return done.value
+        return self.other.call(read_and_frame, self.addr).value_or_raise("set-up read in the other process")
 
     def close(self) -> None:
         if self.mapping is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
-from suite.scenarios.unmap import act, fenced_hole, release_fence
+from suite.scenarios.address_space import act, fenced_hole, probe_unmapped, release_fence
 from suite.strategies import PAGE, pattern
 from harness.findings import Finding, holds, refuted
 
@@ -34,8 +36,8 @@ class ReadOnlyStore:
 
 @dataclass(frozen=True)
 class ReadOnlyStoreSeen:
-    touch: dict | None  # the load before the store (None: not done)
-    store: dict  # how the store ended (same child)
+    touch: Outcome | None  # the load before the store (None: not done)
+    store: Outcome | None  # how the store ended, in the same child (None: not done, the load ended it)
     file_after: bytes  # read() of the file afterwards
 
 
@@ -48,15 +50,16 @@ def store_to_readonly(workspace: Workspace, case: ReadOnlyStore) -> ReadOnlyStor
                 touch = child.call(steps.read, target, 1) if case.touched_before else None
                 store = child.call(steps.write, target, case.data) if child.ended is None else None
             file_after = path.read_bytes()
-    return ReadOnlyStoreSeen(touch.as_dict() if touch else None, store.as_dict() if store else {"kind": "not done"}, file_after)
+    return ReadOnlyStoreSeen(touch, store, file_after)
 
 
 def judge_store_to_readonly_sigsegv(case: ReadOnlyStore, seen: ReadOnlyStoreSeen) -> Finding:
     """PROT-1: the store gets SIGSEGV (the load before it, if any, works) and the file keeps its bytes."""
-    if seen.touch is not None and seen.touch["kind"] != "returned":
-        return refuted(f"the load before the store failed: child {seen.touch}")
-    if seen.store.get("signal") != "SIGSEGV":
-        return refuted(f"store to a {'|'.join(case.prot)} {case.flags} mapping: child {seen.store}, not SIGSEGV")
+    if seen.touch is not None and not seen.touch.ok:
+        return refuted(f"the load before the store failed: child {seen.touch.describe()}")
+    if seen.store is None or not seen.store.killed_by(signal.SIGSEGV):
+        return refuted(f"store to a {'|'.join(case.prot)} {case.flags} mapping: "
+                       f"{'not done' if seen.store is None else 'child ' + seen.store.describe()}, not SIGSEGV")
     if seen.file_after != pattern(case.fill_seed, case.file_size):
         return refuted("the file changed")
     return holds()
@@ -77,8 +80,8 @@ class NoneAccess:
 
 @dataclass(frozen=True)
 class NoneAccessSeen:
-    load: dict
-    store: dict
+    load: Outcome
+    store: Outcome
 
 
 def access_prot_none(workspace: Workspace, case: NoneAccess) -> NoneAccessSeen:
@@ -87,14 +90,14 @@ def access_prot_none(workspace: Workspace, case: NoneAccess) -> NoneAccessSeen:
         with steps.mapped(str(path), case.open_mode, case.length, (), case.flags, case.offset) as mapping:
             target = mapping.addr + case.at
             load, store = probe_each(act, [("read", target, 1), ("write", target, case.data)])
-    return NoneAccessSeen(load.as_dict(), store.as_dict())
+    return NoneAccessSeen(load, store)
 
 
 def judge_prot_none_access_sigsegv(case: NoneAccess, seen: NoneAccessSeen) -> Finding:
     """PROT-2: both the load and the store get SIGSEGV."""
     for what, outcome in (("load", seen.load), ("store", seen.store)):
-        if outcome.get("signal") != "SIGSEGV":
-            return refuted(f"{what} on a PROT_NONE {case.flags} mapping: child {outcome}, not SIGSEGV")
+        if not outcome.killed_by(signal.SIGSEGV):
+            return refuted(f"{what} on a PROT_NONE {case.flags} mapping: child {outcome.describe()}, not SIGSEGV")
     return holds()
 
 
@@ -118,16 +121,9 @@ class SignalKinds:
 
 @dataclass(frozen=True)
 class SignalKindsSeen:
-    protection: dict  # store to the PROT_READ page inside the file
-    unmapped: dict  # access to the unmapped page
-    beyond_eof: dict  # access to the mapped page wholly beyond EOF
-
-
-def touch_hole(hole: int, item: tuple) -> object:
-    """In the child: the hole must still be unmapped (else the set-up failed, reported as raised), then the access."""
-    if steps.maps_entry(hole) is not None:
-        raise RuntimeError(f"set-up: something was mapped in the hole at {hole:#x}")
-    return act(item)
+    protection: Outcome  # store to the PROT_READ page inside the file
+    unmapped: Outcome  # access to the unmapped page
+    beyond_eof: Outcome  # access to the mapped page wholly beyond EOF
 
 
 def three_faults(workspace: Workspace, case: SignalKinds) -> SignalKindsSeen:
@@ -140,19 +136,17 @@ def three_faults(workspace: Workspace, case: SignalKinds) -> SignalKindsSeen:
             beyond_eof = probe(act, _access(beyond.addr + case.beyond_page * PAGE + case.beyond_byte, case.beyond_access, case.data))
             hole = fenced_hole(1)  # reserved, then released: provably unmapped, fenced by reserved pages
             try:
-                unmapped = probe(touch_hole, hole, _access(hole + case.hole_byte, case.hole_access, case.data))
+                unmapped = probe_unmapped(_access(hole + case.hole_byte, case.hole_access, case.data))
             finally:
                 release_fence(hole, 1)
-    if unmapped.kind == "raised" and "set-up" in (unmapped.error or ""):
-        raise RuntimeError(unmapped.error)
-    return SignalKindsSeen(protection.as_dict(), unmapped.as_dict(), beyond_eof.as_dict())
+    return SignalKindsSeen(protection, unmapped, beyond_eof)
 
 
 def judge_segv_and_bus_distinct(case: SignalKinds, seen: SignalKindsSeen) -> Finding:
     """PROT-3: SIGSEGV for the protection fault and the unmapped address, SIGBUS beyond EOF."""
-    for what, outcome, wanted in (("store to a PROT_READ page", seen.protection, "SIGSEGV"),
-                                  (f"{case.hole_access} of an unmapped page", seen.unmapped, "SIGSEGV"),
-                                  (f"{case.beyond_access} of a mapped page wholly beyond EOF", seen.beyond_eof, "SIGBUS")):
-        if outcome.get("signal") != wanted:
-            return refuted(f"{what}: child {outcome}, not {wanted}")
+    for what, outcome, wanted in (("store to a PROT_READ page", seen.protection, signal.SIGSEGV),
+                                  (f"{case.hole_access} of an unmapped page", seen.unmapped, signal.SIGSEGV),
+                                  (f"{case.beyond_access} of a mapped page wholly beyond EOF", seen.beyond_eof, signal.SIGBUS)):
+        if not outcome.killed_by(wanted):
+            return refuted(f"{what}: child {outcome.describe()}, not {wanted.name}")
     return holds()

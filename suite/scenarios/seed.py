@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome, returned
 from fixtures.probe import Child, probe
 from harness.findings import Finding, holds, refuted
 
@@ -51,7 +52,7 @@ class TMmapRun:
 
 @dataclass(frozen=True)
 class TMmapSeen:
-    runs: tuple[dict, ...]  # how each run (a process of its own) ended: returned TMmapRun fields as a dict
+    runs: tuple[Outcome, ...]  # how each run (a process of its own) ended: returned TMmapRun fields as a dict
     file: bytes  # the file afterwards (read())
 
 
@@ -84,7 +85,7 @@ def t_mmap(path: str, new: str | None) -> dict:
 
 def run_t_mmap(workspace: Workspace, case: TMmapCase) -> TMmapSeen:
     with workspace.file(case.file_size) as path:
-        runs = tuple(probe(t_mmap, str(path), new).as_dict() for new in case.runs)
+        runs = tuple(probe(t_mmap, str(path), new) for new in case.runs)
         data = path.read_bytes()
     return TMmapSeen(runs, data)
 
@@ -122,9 +123,9 @@ def judge_t_mmap_output(case: TMmapCase, seen: TMmapSeen) -> Finding:
         runs = tuple(TMmapRun(text, "", 0) for text in DOC_T_MMAP_OUTPUT)
         data = DOC_T_MMAP_FILE
     for number, (want, got) in enumerate(zip(runs, seen.runs), 1):
-        if got["kind"] != "returned":
-            return refuted(f"run #{number} ({case.runs[number - 1]!r}) did not finish: {got}")
-        value = got["value"]
+        if not got.ok:
+            return refuted(f"run #{number} ({case.runs[number - 1]!r}) did not finish: {got.describe()}")
+        value = got.value
         if value["stdout"] != want.stdout:
             return refuted(f"run #{number} printed {value['stdout']!r}, not {want.stdout!r}")
         if (value["stderr"], value["status"]) != (want.stderr, want.status):
@@ -153,9 +154,9 @@ class CounterCase:
 
 @dataclass(frozen=True)
 class CounterSeen:
-    steps: tuple[dict, ...]  # how each step of the schedule ended, in order: returned (printed line, msync errno)
-    writer_exit: dict
-    reader_exit: dict
+    steps: tuple[Outcome, ...]  # how each step of the schedule ended, in order: returned (printed line, msync errno)
+    writer_exit: Outcome  # the writer's munmap()
+    reader_exit: Outcome | None  # the reader's munmap() (None: the reader never mapped the file)
     file: bytes
 
 
@@ -191,31 +192,25 @@ def shm_close(addr: int) -> None:
     libc.checked("munmap", libc.munmap(addr, INT.size))
 
 
-def _required(outcome, what: str):
-    if outcome.kind != "returned":
-        raise RuntimeError(f"{what} failed: {outcome.describe()}")
-    return outcome.value
-
-
 def run_counter(workspace: Workspace, case: CounterCase) -> CounterSeen:
     """Writer and reader as two processes, each opening and mapping the file itself; every step is a rendezvous."""
     with workspace.file(0) as path:
         path.unlink()  # shm_writer creates the file (O_CREAT)
         with Child() as writer, Child() as reader:
-            w_addr = _required(writer.call(shm_writer_open, str(path)), "the writer's set-up")
+            w_addr = writer.call(shm_writer_open, str(path)).value_or_raise("set-up writer")
             r_addr = None
             if case.reader_maps == "first":
-                r_addr = _required(reader.call(shm_reader_open, str(path)), "the reader's set-up")
+                r_addr = reader.call(shm_reader_open, str(path)).value_or_raise("set-up reader")
             steps = []
             for step in case.schedule:
                 if step == "W":
-                    steps.append(writer.call(shm_writer_step, w_addr).as_dict())
+                    steps.append(writer.call(shm_writer_step, w_addr))
                 else:
                     if r_addr is None:
-                        r_addr = _required(reader.call(shm_reader_open, str(path)), "the reader's set-up")
-                    steps.append(reader.call(shm_reader_step, r_addr).as_dict())
-            writer_exit = writer.call(shm_close, w_addr).as_dict()
-            reader_exit = reader.call(shm_close, r_addr).as_dict() if r_addr is not None else {"kind": "returned"}
+                        r_addr = reader.call(shm_reader_open, str(path)).value_or_raise("set-up reader")
+                    steps.append(reader.call(shm_reader_step, r_addr))
+            writer_exit = writer.call(shm_close, w_addr)
+            reader_exit = reader.call(shm_close, r_addr) if r_addr is not None else None
         data = path.read_bytes()
     return CounterSeen(tuple(steps), writer_exit, reader_exit, data)
 
@@ -228,9 +223,9 @@ def judge_reader_sees_each_counter(case: CounterCase, seen: CounterSeen) -> Find
     succeeds; after both exit the file holds the last value as an int."""
     stores = 0
     for number, (step, got) in enumerate(zip(case.schedule, seen.steps), 1):
-        if got["kind"] != "returned":
-            return refuted(f"step #{number} ({step}) did not finish: {got}")
-        line, msync_error = got["value"]
+        if not got.ok:
+            return refuted(f"step #{number} ({step}) did not finish: {got.describe()}")
+        line, msync_error = got.value
         if step == "W":
             stores += 1
             want = f"Writer: counter = {stores}\n"
@@ -243,8 +238,8 @@ def judge_reader_sees_each_counter(case: CounterCase, seen: CounterSeen) -> Find
     if len(seen.steps) != len(case.schedule):
         return refuted(f"{len(seen.steps)} steps seen, {len(case.schedule)} scheduled")
     for who, ended in (("writer", seen.writer_exit), ("reader", seen.reader_exit)):
-        if ended["kind"] != "returned":
-            return refuted(f"the {who}'s munmap() failed: {ended}")
+        if ended is not None and not ended.ok:
+            return refuted(f"the {who}'s munmap() failed: {ended.describe()}")
     if seen.file != INT.pack(stores):
         return refuted(f"after both exit the file holds {seen.file.hex()}, not the int {stores}")
     return holds()
@@ -287,8 +282,8 @@ class RecordCase:
 
 @dataclass(frozen=True)
 class RecordSeen:
-    writer: dict  # how the writing program ended: returned {"stdout", "msync"}
-    reader: dict  # how the read-back ended: returned {"stdout", "raw"} (raw: the bytes seen through the new mapping)
+    writer: Outcome  # how the writing program ended: returned {"stdout", "msync"}
+    reader: Outcome  # how the read-back ended: returned {"stdout", "raw"} (raw: the bytes seen through the new mapping)
     file: bytes  # read() of the file afterwards
 
 
@@ -365,13 +360,10 @@ def run_record(workspace: Workspace, case: RecordCase) -> RecordSeen:
     with workspace.file(0) as path:
         if case.read_back_by == "same":
             both = probe(record_write_then_read, str(path), case)
-            if both.kind == "returned":
-                writer, reader = ({"kind": "returned", "value": part} for part in both.value)
-            else:
-                writer = reader = both.as_dict()
+            writer, reader = (returned(part) for part in both.value) if both.ok else (both, both)
         else:
-            writer = probe(record_write, str(path), case).as_dict()
-            reader = probe(record_read, str(path), case.layout).as_dict()
+            writer = probe(record_write, str(path), case)
+            reader = probe(record_read, str(path), case.layout)
         data = path.read_bytes()
     return RecordSeen(writer, reader, data)
 
@@ -403,18 +395,20 @@ def judge_record_reads_back(case: RecordCase, seen: RecordSeen) -> Finding:
     """SEED-3: msync() succeeds; the program prints the fields it stored; a new read-only shared mapping of an
     O_RDONLY descriptor shows the struct byte for byte, and so does read()."""
     raw, written, read_back = expected_record(case)
-    if seen.writer["kind"] != "returned":
-        return refuted(f"the writing program did not finish: {seen.writer}")
-    if seen.writer["value"]["msync"] is not None:
-        return refuted(f"msync(MS_SYNC) failed with {seen.writer['value']['msync']}")
-    if seen.writer["value"]["stdout"] != written:
-        return refuted(f"the writer printed {seen.writer['value']['stdout']!r}, not {written!r}")
-    if seen.reader["kind"] != "returned":
-        return refuted(f"the read-back did not finish: {seen.reader}")
-    if seen.reader["value"]["raw"] != raw:
-        return refuted(f"the new read-only mapping shows {seen.reader['value']['raw'].hex()}, not {raw.hex()}")
-    if seen.reader["value"]["stdout"] != read_back:
-        return refuted(f"the read-back printed {seen.reader['value']['stdout']!r}, not {read_back!r}")
+    if not seen.writer.ok:
+        return refuted(f"the writing program did not finish: {seen.writer.describe()}")
+    writer = seen.writer.value
+    if writer["msync"] is not None:
+        return refuted(f"msync(MS_SYNC) failed with {writer['msync']}")
+    if writer["stdout"] != written:
+        return refuted(f"the writer printed {writer['stdout']!r}, not {written!r}")
+    if not seen.reader.ok:
+        return refuted(f"the read-back did not finish: {seen.reader.describe()}")
+    reader = seen.reader.value
+    if reader["raw"] != raw:
+        return refuted(f"the new read-only mapping shows {reader['raw'].hex()}, not {raw.hex()}")
+    if reader["stdout"] != read_back:
+        return refuted(f"the read-back printed {reader['stdout']!r}, not {read_back!r}")
     if seen.file != raw:
         return refuted(f"the file holds {seen.file.hex()}, not the struct {raw.hex()}")
     return holds()
@@ -431,7 +425,7 @@ class PrivateDemoCase:
 
 @dataclass(frozen=True)
 class PrivateDemoSeen:
-    demo: dict  # how the demo process ended: returned its stdout
+    demo: Outcome  # how the demo process ended: returned its stdout
     file: bytes  # read() of the file after the demo (the demo's own unlink() is left to the workspace)
 
 
@@ -461,7 +455,7 @@ def run_private_demo(workspace: Workspace, case: PrivateDemoCase) -> PrivateDemo
     with workspace.file(0) as path:
         demo = probe(private_demo, str(path), case.content, case.modification)
         data = path.read_bytes()
-    return PrivateDemoSeen(demo.as_dict(), data)
+    return PrivateDemoSeen(demo, data)
 
 
 DOC_PRIVATE_DEMO = PrivateDemoCase(b"Original file content here.\n", b"MODIFIED IN MEMORY ONLY ")
@@ -479,11 +473,11 @@ def expected_private_demo(case: PrivateDemoCase) -> str:
 def judge_private_demo_file_unchanged(case: PrivateDemoCase, seen: PrivateDemoSeen) -> Finding:
     """SEED-4: the demo prints the modified text in memory, the original text from the file and 'YES'; the file
     still holds the original text."""
-    if seen.demo["kind"] != "returned":
-        return refuted(f"the demo did not finish: {seen.demo}")
+    if not seen.demo.ok:
+        return refuted(f"the demo did not finish: {seen.demo.describe()}")
     want = expected_private_demo(case)
-    if seen.demo["value"] != want:
-        return refuted(f"the demo printed {seen.demo['value']!r}, not {want!r}")
+    if seen.demo.value != want:
+        return refuted(f"the demo printed {seen.demo.value!r}, not {want!r}")
     if seen.file != case.content:
         return refuted(f"the file holds {seen.file!r}, not the original {case.content!r}")
     return holds()
@@ -501,8 +495,8 @@ class DoublingCase:
 
 @dataclass(frozen=True)
 class DoublingSeen:
-    writer: dict  # how write.c's process ended
-    reader: dict  # how read.c's process ended: returned its stdout
+    writer: Outcome  # how write.c's process ended
+    reader: Outcome  # how read.c's process ended: returned its stdout
     file: bytes
 
 
@@ -548,7 +542,7 @@ def run_doubling(workspace: Workspace, case: DoublingCase) -> DoublingSeen:
         writer = probe(mmap_write, str(path), case.number)
         reader = probe(mmap_read, str(path))
         data = path.read_bytes()
-    return DoublingSeen(writer.as_dict(), reader.as_dict(), data)
+    return DoublingSeen(writer, reader, data)
 
 
 def expected_doubling(case: DoublingCase) -> tuple[str, bytes]:
@@ -561,13 +555,13 @@ def expected_doubling(case: DoublingCase) -> tuple[str, bytes]:
 
 def judge_number_doubled(case: DoublingCase, seen: DoublingSeen) -> Finding:
     """SEED-5: read.c prints the number write.c stored and leaves its double (as "%d\\n") in the file."""
-    if seen.writer["kind"] != "returned":
-        return refuted(f"write.c did not finish: {seen.writer}")
-    if seen.reader["kind"] != "returned":
-        return refuted(f"read.c did not finish: {seen.reader}")
+    if not seen.writer.ok:
+        return refuted(f"write.c did not finish: {seen.writer.describe()}")
+    if not seen.reader.ok:
+        return refuted(f"read.c did not finish: {seen.reader.describe()}")
     printed, data = expected_doubling(case)
-    if seen.reader["value"] != printed:
-        return refuted(f"read.c printed {seen.reader['value']!r}, not {printed!r}")
+    if seen.reader.value != printed:
+        return refuted(f"read.c printed {seen.reader.value!r}, not {printed!r}")
     if seen.file != data:
         return refuted(f"the file holds {seen.file[:16]!r}... ({len(seen.file)} bytes), not {data[:16]!r}... "
                        f"({len(data)} bytes)")

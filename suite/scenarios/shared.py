@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fixtures import libc, pages
 from fixtures.files import Workspace
+from fixtures.outcome import Outcome, exited, returned, signalled
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
@@ -18,18 +19,6 @@ RW = ("PROT_READ", "PROT_WRITE")
 
 
 # --- steps run in children (module-level, so they can be sent to a Child) ---------------------------------
-
-
-def read_file(path: str) -> bytes:
-    """The whole file through read() on a descriptor of this process's own."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def pwrite_file(path: str, at: int, data: bytes) -> int:
@@ -91,15 +80,7 @@ def _map(child: Child, path: str, length: int, prot: tuple[str, ...], offset: in
     """The child opens the file (O_RDWR for PROT_WRITE, else O_RDONLY, unless mode says) and maps it MAP_SHARED
     itself; the address in the child."""
     mapped = child.call(steps.map_file, path, mode or _mode(prot), length, prot, "MAP_SHARED", offset)
-    if mapped.kind != "returned":
-        raise RuntimeError(f"set-up mmap failed: {mapped.describe()}")
-    return mapped.value
-
-
-def _must(outcome, what: str):
-    if outcome.kind != "returned":
-        raise RuntimeError(f"set-up {what} failed: {outcome.describe()}")
-    return outcome.value
+    return mapped.value_or_raise("set-up mmap")
 
 
 def _apply(original: bytes, stores) -> bytes:
@@ -107,10 +88,6 @@ def _apply(original: bytes, stores) -> bytes:
     for at, data in stores:
         content[at:at + len(data)] = data
     return bytes(content)
-
-
-def _returned_bytes(outcome: dict) -> bytes | None:
-    return bytes.fromhex(outcome["value"]) if outcome["kind"] == "returned" else None
 
 
 def _first_difference(a: bytes, b: bytes) -> str:
@@ -134,8 +111,8 @@ class CrossProcessStores:
 
 @dataclass(frozen=True)
 class CrossProcessSeen:
-    stores: tuple[dict, ...]  # how each of A's stores ended
-    b_reads: tuple[dict, ...]  # B's load of the stored range right after each store
+    stores: tuple[Outcome, ...]  # how each of A's stores ended
+    b_reads: tuple[Outcome, ...]  # B's load of the stored range right after each store
 
 
 def stores_seen_by_other_process(workspace: Workspace, case: CrossProcessStores) -> CrossProcessSeen:
@@ -146,26 +123,26 @@ def stores_seen_by_other_process(workspace: Workspace, case: CrossProcessStores)
         if case.b_maps == "before":
             b_addr = _map(b, str(path), case.file_size, case.b_prot, mode=case.b_mode)
             if case.b_touch == "read":
-                _must(b.call(touch_pages, b_addr, case.file_size, "read"), "touch")
+                b.call(touch_pages, b_addr, case.file_size, "read").value_or_raise("set-up touch")
         stored, reads = [], []
         for at, data in case.stores:
-            stored.append(a.call(steps.write, a_addr + at, data).as_dict())
+            stored.append(a.call(steps.write, a_addr + at, data))
             if b_addr is None:
                 b_addr = _map(b, str(path), case.file_size, case.b_prot, mode=case.b_mode)
-            reads.append(b.call(steps.read, b_addr + at, len(data)).as_dict())
+            reads.append(b.call(steps.read, b_addr + at, len(data)))
     return CrossProcessSeen(tuple(stored), tuple(reads))
 
 
 def judge_other_process_sees_store(case: CrossProcessStores, seen: CrossProcessSeen) -> Finding:
     """SHARED-1: B's next load after each of A's stores returns the bytes A stored."""
     for step, ((at, data), stored, read) in enumerate(zip(case.stores, seen.stores, seen.b_reads)):
-        if stored["kind"] != "returned":
-            return refuted(f"A's store #{step + 1} at offset {at} did not complete: {stored}")
-        got = _returned_bytes(read)
-        if got is None:
-            return refuted(f"B's load after store #{step + 1} at offset {at} did not complete: {read}")
-        if got != data:
-            return refuted(f"B does not see A's store #{step + 1} at offset {at}: it reads {got.hex()}, A stored {data.hex()}")
+        if not stored.ok:
+            return refuted(f"A's store #{step + 1} at offset {at} did not complete: {stored.describe()}")
+        if not read.ok:
+            return refuted(f"B's load after store #{step + 1} at offset {at} did not complete: {read.describe()}")
+        if read.value != data:
+            return refuted(f"B does not see A's store #{step + 1} at offset {at}: it reads {read.value.hex()}, "
+                           f"A stored {data.hex()}")
     if len(seen.b_reads) != len(case.stores):
         return refuted("fewer loads by B than stores by A")
     return holds()
@@ -184,7 +161,7 @@ class StoresThenPublish:
 
 @dataclass(frozen=True)
 class PublishedSeen:
-    call: dict  # how the writer's msync()/munmap() ended: returned None (0) or the errno name
+    call: Outcome  # how the writer's msync()/munmap() ended: returned None (0) or the errno name
     content: bytes  # read() of the file afterwards, on a new descriptor, while the writer is still alive
 
 
@@ -198,16 +175,16 @@ def store_then_publish(workspace: Workspace, case: StoresThenPublish) -> Publish
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as writer:
         addr = _map(writer, str(path), case.file_size, RW)
         for at, data in case.stores:
-            _must(writer.call(steps.write, addr + at, data), "store")
+            writer.call(steps.write, addr + at, data).value_or_raise("set-up store")
         call = writer.call(msync_or_munmap, addr, case.file_size, case.then, steps.bits(case.msync_flags, steps.MSYNC_BITS))
-        content = read_file(str(path))
-    return PublishedSeen(call.as_dict(), content)
+        content = steps.read_file(str(path))
+    return PublishedSeen(call, content)
 
 
 def judge_file_has_stores_after_publish(case: StoresThenPublish, seen: PublishedSeen) -> Finding:
     """SHARED-2: the call returned 0 and read() returns the stored bytes."""
-    if seen.call != {"kind": "returned", "value": None}:
-        return refuted(f"{case.then} did not return 0: {seen.call}")
+    if seen.call != returned(None):
+        return refuted(f"{case.then} did not return 0: {seen.call.describe()}")
     expected = _apply(pattern(FILL, case.file_size), case.stores)
     if seen.content != expected:
         return refuted(f"after {case.then}, read() does not return the stored data ({_first_difference(seen.content, expected)})")
@@ -278,8 +255,8 @@ class WriteAfterMmap:
 
 @dataclass(frozen=True)
 class MappingAfterWrite:
-    written: dict  # how the pwrite() ended (the count)
-    seen: dict  # the load of the written range through the mapping, afterwards
+    written: Outcome  # how the pwrite() ended (the count)
+    seen: Outcome  # the load of the written range through the mapping, afterwards
 
 
 def write_then_load(workspace: Workspace, case: WriteAfterMmap) -> MappingAfterWrite:
@@ -295,25 +272,24 @@ def write_then_load(workspace: Workspace, case: WriteAfterMmap) -> MappingAfterW
             if case.touch_others:
                 first, last = case.at // PAGE, (case.at + len(case.data) - 1) // PAGE
                 others = [page for page in range(libc.round_up(case.file_size) // PAGE) if not first <= page <= last]
-                _must(mapper.call(touch_page_list, addr, tuple(others)), "touch")
+                mapper.call(touch_page_list, addr, tuple(others)).value_or_raise("set-up touch")
             if case.writer == "self":
-                written = mapper.call(pwrite_file, str(path), case.at, case.data).as_dict()
+                written = mapper.call(pwrite_file, str(path), case.at, case.data)
             else:
-                written = {"kind": "returned", "value": pwrite_file(str(path), case.at, case.data)}
-            seen = mapper.call(steps.read, addr + case.at, len(case.data)).as_dict()
+                written = returned(pwrite_file(str(path), case.at, case.data))
+            seen = mapper.call(steps.read, addr + case.at, len(case.data))
     return MappingAfterWrite(written, seen)
 
 
 def judge_write_seen_or_not(case: WriteAfterMmap, after: MappingAfterWrite) -> Finding:
     """SHARED-4: the mapping shows all the written bytes (seen) or all the old ones (not-seen), nothing else."""
-    if after.written != {"kind": "returned", "value": len(case.data)}:
-        return refuted(f"the pwrite() did not write {len(case.data)} bytes: {after.written}")
-    got = _returned_bytes(after.seen)
-    if got is None:
-        return refuted(f"the load through the mapping did not complete: {after.seen}")
-    if got == case.data:
+    if after.written != returned(len(case.data)):
+        return refuted(f"the pwrite() did not write {len(case.data)} bytes: {after.written.describe()}")
+    if not after.seen.ok:
+        return refuted(f"the load through the mapping did not complete: {after.seen.describe()}")
+    if after.seen.value == case.data:
         return observed("seen")
-    if got == pattern(FILL, case.file_size)[case.at:case.at + len(case.data)]:
+    if after.seen.value == pattern(FILL, case.file_size)[case.at:case.at + len(case.data)]:
         return observed("not-seen")
     return refuted("the mapping shows a mix of the written and the old bytes")
 
@@ -346,9 +322,9 @@ def frames_in_two_processes(workspace: Workspace, case: TwoMappers) -> FramesSee
         a_addr = _map(a, str(path), case.file_size, case.a_prot, mode=case.a_mode)
         b_length = case.file_size - case.b_offset
         b_addr = _map(b, str(path), b_length, case.b_prot, case.b_offset, case.b_mode)
-        a_frames = _must(a.call(touch_and_frames, a_addr, case.file_size, case.a_touch), "pagemap")
-        b_frames = _must(b.call(touch_and_frames, b_addr, b_length, case.b_touch), "pagemap")
-        a_again = _must(a.call(frames_of, a_addr, case.file_size), "pagemap")
+        a_frames = a.call(touch_and_frames, a_addr, case.file_size, case.a_touch).value_or_raise("set-up pagemap")
+        b_frames = b.call(touch_and_frames, b_addr, b_length, case.b_touch).value_or_raise("set-up pagemap")
+        a_again = a.call(frames_of, a_addr, case.file_size).value_or_raise("set-up pagemap")
     return FramesSeen(tuple(a_frames), tuple(b_frames), tuple(a_again))
 
 
@@ -392,12 +368,12 @@ def frames_around_store(workspace: Workspace, case: StoreFrames) -> StoreFramesS
         a_addr = _map(a, str(path), case.file_size, RW)
         b_addr = _map(b, str(path), case.file_size, ("PROT_READ",)) if case.b_maps == "before" else None
         if b_addr is not None:
-            _must(b.call(touch_pages, b_addr, case.file_size, "read"), "touch")
-        a_before = _must(a.call(touch_and_frames, a_addr, case.file_size, "read"), "pagemap")
-        a_after = _must(a.call(store_and_frames, a_addr, case.file_size, case.stores), "stores")
+            b.call(touch_pages, b_addr, case.file_size, "read").value_or_raise("set-up touch")
+        a_before = a.call(touch_and_frames, a_addr, case.file_size, "read").value_or_raise("set-up pagemap")
+        a_after = a.call(store_and_frames, a_addr, case.file_size, case.stores).value_or_raise("set-up stores")
         if b_addr is None:
             b_addr = _map(b, str(path), case.file_size, ("PROT_READ",))
-        b_frames = _must(b.call(touch_and_frames, b_addr, case.file_size, "read"), "pagemap")
+        b_frames = b.call(touch_and_frames, b_addr, case.file_size, "read").value_or_raise("set-up pagemap")
     return StoreFramesSeen(tuple(a_before), tuple(a_after), tuple(b_frames))
 
 
@@ -431,24 +407,16 @@ class ManyWriters:
 
 @dataclass(frozen=True)
 class AfterWritersSeen:
-    stores: tuple[dict, ...]  # how each store ended
-    leaving: tuple[dict, ...]  # per writer: how its munmap ended (None when it just exits), and how it ended
-    content: dict  # a new process's read() of the whole file
-
-
-def _leave(writer: Child, addr: int, length: int, how: str) -> dict:
-    """The writer munmap()s first if asked, then leaves (its loop ends, it _exits 0); how both went."""
-    unmapped = writer.call(steps.unmap, addr, length).as_dict() if how == "munmap" else None
-    writer.close()
-    return {"munmap": unmapped, "ended": writer.ended.as_dict() if writer.ended else None}
+    stores: tuple[Outcome, ...]  # how each store ended
+    leaving: tuple[steps.WriterLeft | None, ...]  # per writer (None: it never left)
+    content: Outcome  # a new process's read() of the whole file
 
 
 def writers_store_and_exit(workspace: Workspace, case: ManyWriters) -> AfterWritersSeen:
     """Writers map MAP_SHARED, store (no msync), unmap or not, and exit; then a new process read()s the file.
 
-    Concurrent writers all map before the first store and leave youngest first; sequential writers each map,
-    store and leave before the next one starts. (A Child forked later holds the pipes of the children forked
-    before it, so an older child can only leave once the younger ones have.)
+    Concurrent writers all map before the first store, then leave in turn; sequential writers each map, store
+    and leave before the next one starts.
     """
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path:
         stored, leaving = [], []
@@ -459,44 +427,43 @@ def writers_store_and_exit(workspace: Workspace, case: ManyWriters) -> AfterWrit
                     writers.append(Child())
                 addrs = [_map(child, str(path), case.file_size, RW) for child in writers]
                 for w, at, data in case.stores:
-                    stored.append(writers[w].call(steps.write, addrs[w] + at, data).as_dict())
-                leaving = [None] * len(writers)
-                for w in reversed(range(len(writers))):
-                    leaving[w] = _leave(writers[w], addrs[w], case.file_size, case.leaves[w])
+                    stored.append(writers[w].call(steps.write, addrs[w] + at, data))
+                leaving = [steps.leave(writer, addr, case.file_size, how)
+                           for writer, addr, how in zip(writers, addrs, case.leaves)]
             finally:
-                for child in reversed(writers):
+                for child in writers:
                     child.close()
         else:
             for w, how in enumerate(case.leaves):
                 with Child() as writer:
                     addr = _map(writer, str(path), case.file_size, RW)
                     for _, at, data in (s for s in case.stores if s[0] == w):
-                        stored.append(writer.call(steps.write, addr + at, data).as_dict())
-                    leaving.append(_leave(writer, addr, case.file_size, how))
-        content = probe(read_file, str(path)).as_dict()
+                        stored.append(writer.call(steps.write, addr + at, data))
+                    leaving.append(steps.leave(writer, addr, case.file_size, how))
+        content = probe(steps.read_file, str(path))
     return AfterWritersSeen(tuple(stored), tuple(leaving), content)
 
 
 def judge_stores_in_file_after_exit(case: ManyWriters, seen: AfterWritersSeen) -> Finding:
     """SHARED-7: every writer stored, unmapped if asked and exited with status 0; the file holds every store."""
     for step, (store, outcome) in enumerate(zip(case.stores, seen.stores)):
-        if outcome["kind"] != "returned":
-            return refuted(f"store #{step + 1} by writer {store[0]} did not complete: {outcome}")
+        if not outcome.ok:
+            return refuted(f"store #{step + 1} by writer {store[0]} did not complete: {outcome.describe()}")
     if len(seen.stores) != len(case.stores) or len(seen.leaving) != len(case.leaves):
         return refuted("not every store was made, or not every writer left")
     for w, left in enumerate(seen.leaving):
         if left is None:
             return refuted(f"writer {w} never left")
-        if case.leaves[w] == "munmap" and left["munmap"] != {"kind": "returned", "value": None}:
-            return refuted(f"writer {w}'s munmap failed: {left['munmap']}")
-        if left["ended"] != {"kind": "exited", "exit_code": 0}:
-            return refuted(f"writer {w} did not exit normally: {left['ended']}")
-    got = _returned_bytes(seen.content)
-    if got is None:
-        return refuted(f"the new process could not read the file: {seen.content}")
+        if case.leaves[w] == "munmap" and left.munmap != returned(None):
+            return refuted(f"writer {w}'s munmap failed: {left.munmap.describe() if left.munmap else 'not called'}")
+        if left.ended != exited(0):
+            return refuted(f"writer {w} did not exit normally: {left.ended.describe()}")
+    if not seen.content.ok:
+        return refuted(f"the new process could not read the file: {seen.content.describe()}")
     expected = _apply(pattern(FILL, case.file_size), [(at, data) for _, at, data in case.stores])
-    if got != expected:
-        return refuted(f"the file does not hold every store after the writers exited ({_first_difference(got, expected)})")
+    if seen.content.value != expected:
+        return refuted(f"the file does not hold every store after the writers exited "
+                       f"({_first_difference(seen.content.value, expected)})")
     return holds()
 
 
@@ -513,9 +480,9 @@ class ExitWithMapping:
 
 @dataclass(frozen=True)
 class ExitSeen:
-    mapped_at_exit: dict  # the writer's own /proc/self/maps line for the mapping, just before it ends
-    ended: dict  # how the writer ended
-    content: dict  # a new process's read() of the whole file
+    mapped_at_exit: Outcome  # the writer's own /proc/self/maps line for the mapping, just before it ends
+    ended: Outcome | None  # how the writer ended (None: it is still running)
+    content: Outcome  # a new process's read() of the whole file
 
 
 def exit_with_mapping(workspace: Workspace, case: ExitWithMapping) -> ExitSeen:
@@ -524,38 +491,39 @@ def exit_with_mapping(workspace: Workspace, case: ExitWithMapping) -> ExitSeen:
         with Child() as writer:
             addr = _map(writer, str(path), case.file_size, RW)
             for at, data in case.stores:
-                _must(writer.call(steps.write, addr + at, data), "store")
-            mapped = writer.call(steps.maps_entry, addr).as_dict()
+                writer.call(steps.write, addr + at, data).value_or_raise("set-up store")
+            mapped = writer.call(steps.maps_entry, addr)
             if case.how == "_exit":
                 writer.call(exit_now, case.code)
             elif case.how == "SIGKILL":
                 writer.call(kill_self)
             else:
                 writer.close()
-            ended = writer.ended.as_dict() if writer.ended else {"kind": "running"}
-        content = probe(read_file, str(path)).as_dict()
+            ended = writer.ended
+        content = probe(steps.read_file, str(path))
     return ExitSeen(mapped, ended, content)
 
 
-def _expected_end(case: ExitWithMapping) -> dict:
+def _expected_end(case: ExitWithMapping) -> Outcome:
     if case.how == "SIGKILL":
-        return {"kind": "signalled", "signal": "SIGKILL"}
-    return {"kind": "exited", "exit_code": case.code if case.how == "_exit" else 0}
+        return signalled(signal.SIGKILL)
+    return exited(case.code if case.how == "_exit" else 0)
 
 
 def judge_stores_remain_after_exit(case: ExitWithMapping, seen: ExitSeen) -> Finding:
     """SHARED-8: the writer held the shared mapping when it ended, and the file holds its stores."""
-    entry = seen.mapped_at_exit.get("value") if seen.mapped_at_exit["kind"] == "returned" else None
+    entry = seen.mapped_at_exit.value if seen.mapped_at_exit.ok else None
     if not entry or "s" not in entry["perms"]:
-        return refuted(f"the writer had no shared mapping in place when it ended: {seen.mapped_at_exit}")
+        return refuted(f"the writer had no shared mapping in place when it ended: {seen.mapped_at_exit.describe()}")
     if seen.ended != _expected_end(case):
-        return refuted(f"the writer did not end by {case.how}: {seen.ended}")
-    got = _returned_bytes(seen.content)
-    if got is None:
-        return refuted(f"the new process could not read the file: {seen.content}")
+        ended = seen.ended.describe() if seen.ended else "it is still running"
+        return refuted(f"the writer did not end by {case.how}: {ended}")
+    if not seen.content.ok:
+        return refuted(f"the new process could not read the file: {seen.content.describe()}")
     expected = _apply(pattern(FILL, case.file_size), case.stores)
-    if got != expected:
-        return refuted(f"the stores are not in the file after the writer ended by {case.how} ({_first_difference(got, expected)})")
+    if seen.content.value != expected:
+        return refuted(f"the stores are not in the file after the writer ended by {case.how} "
+                       f"({_first_difference(seen.content.value, expected)})")
     return holds()
 
 
@@ -572,8 +540,8 @@ class OverlappingStores:
 
 @dataclass(frozen=True)
 class OverlapSeen:
-    stores: tuple[dict, ...]  # how each store ended
-    reads: tuple[dict, ...]  # the load through the other mapping at the matching offset, after each store
+    stores: tuple[Outcome, ...]  # how each store ended
+    reads: tuple[Outcome, ...]  # the load through the other mapping at the matching offset, after each store
 
 
 def store_through_overlapping(workspace: Workspace, case: OverlappingStores) -> OverlapSeen:
@@ -588,8 +556,8 @@ def store_through_overlapping(workspace: Workspace, case: OverlappingStores) -> 
         stored, reads = [], []
         for via, at, data in case.stores:
             other = "second" if via == "first" else "first"
-            stored.append(holders[via].call(steps.write, bases[via] + at, data).as_dict())
-            reads.append(holders[other].call(steps.read, bases[other] + at, len(data)).as_dict())
+            stored.append(holders[via].call(steps.write, bases[via] + at, data))
+            reads.append(holders[other].call(steps.read, bases[other] + at, len(data)))
     return OverlapSeen(tuple(stored), tuple(reads))
 
 
@@ -598,10 +566,9 @@ def judge_overlap_sees_stores(case: OverlappingStores, seen: OverlapSeen) -> Fin
     if len(seen.reads) != len(case.stores):
         return refuted("fewer loads than stores")
     for step, ((via, at, data), stored, read) in enumerate(zip(case.stores, seen.stores, seen.reads)):
-        if stored["kind"] != "returned":
-            return refuted(f"store #{step + 1} through the {via} mapping did not complete: {stored}")
-        got = _returned_bytes(read)
-        if got != data:
-            shown = got.hex() if got is not None else read
+        if not stored.ok:
+            return refuted(f"store #{step + 1} through the {via} mapping did not complete: {stored.describe()}")
+        if not read.ok or read.value != data:
+            shown = read.value.hex() if read.ok else read.describe()
             return refuted(f"store #{step + 1} through the {via} mapping at file offset {at} reads back as {shown} through the other")
     return holds()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures import libc
 from fixtures.files import OPEN_MODES
+from fixtures.outcome import Outcome
+from fixtures.probe import Child
 
 PROT_BITS = {"PROT_NONE": libc.PROT_NONE, "PROT_READ": libc.PROT_READ, "PROT_WRITE": libc.PROT_WRITE, "PROT_EXEC": libc.PROT_EXEC}
 MAP_TYPES = {"MAP_SHARED": libc.MAP_SHARED, "MAP_PRIVATE": libc.MAP_PRIVATE, "MAP_SHARED_VALIDATE": libc.MAP_SHARED_VALIDATE}
@@ -65,3 +68,30 @@ def maps_entry(addr: int) -> dict | None:
             return {"start": start, "end": end, "perms": fields[1], "offset": int(fields[2], 16),
                     "device": fields[3], "inode": int(fields[4]), "path": fields[5] if len(fields) > 5 else ""}
     return None
+
+
+def read_file(path: str) -> bytes:
+    """The whole file through read() on a descriptor of this process's own."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class WriterLeft:
+    """How a writer process left: its munmap() (if asked) and its own end."""
+
+    munmap: Outcome | None  # how its munmap() ended (None: it just exits)
+    ended: Outcome  # how the writer ended
+
+
+def leave(writer: Child, addr: int, length: int, how: str) -> WriterLeft:
+    """The writer munmap()s first if asked, then leaves (its loop ends, it _exits 0); how both went."""
+    unmapped = writer.call(unmap, addr, length) if how == "munmap" else None
+    writer.close()
+    return WriterLeft(unmapped, writer.ended)

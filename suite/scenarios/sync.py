@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno as errno_module
 import os
 import time
 from dataclasses import dataclass
@@ -11,8 +10,9 @@ from pathlib import Path
 from typing import Iterator
 
 from fixtures import libc, sysctl
+from fixtures.capabilities import direct_write
 from fixtures.files import Workspace
-from fixtures.platform import PAGE_CACHE_ELSEWHERE
+from fixtures.outcome import Outcome, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
@@ -49,13 +49,6 @@ def judge_fails_with_einval(case: MsyncCall, result: MsyncResult) -> Finding:
 
 # --- shared pieces --------------------------------------------------------------------------------------
 
-# Filesystems whose pages have no backing device: never written back, so dirty counts say nothing there.
-NO_BACKING_DEVICE = ("tmpfs", "ramfs", "hugetlbfs")
-
-# Periodic write-back kept out of the way: nothing younger than an hour is written back by the flusher.
-# Periodic write-back held off: 0 disables the flusher's timer (a changed non-zero interval would wake it at once
-# and leave its next run an hour away after the restore); nothing expires for an hour.
-QUIET_FLUSHER = {"vm.dirty_expire_centisecs": "360000", "vm.dirty_writeback_centisecs": "0"}
 # Periodic write-back made quick (SYNC-9): the flusher wakes every 0.1 s and writes what is older than 0.1 s.
 BRISK_FLUSHER = {"vm.dirty_expire_centisecs": "10", "vm.dirty_writeback_centisecs": "10"}
 
@@ -63,24 +56,6 @@ POLL_INTERVAL = 0.01  # s between cachestat(2) readings while waiting
 RETURN_BOUND = 0.5  # s: SYNC-2, "returns immediately"
 ASYNC_START_BOUND = 2.0  # s: SYNC-2, write-back "starts soon" (the flusher is held off for an hour meanwhile)
 WRITEBACK_BOUND = 10.0  # s: SYNC-9, 100 times the shortened expire and write-back intervals
-
-
-def writeback_unobservable(workspace: Workspace, fs: dict) -> str | None:
-    """Why dirty/write-back page counts cannot be observed on this target (None: they can)."""
-    if fs["type"] in NO_BACKING_DEVICE:
-        return f"{fs['type']} has no backing device: its pages are never written back, so dirty and write-back counts mean nothing there"
-    if fs["type"] in PAGE_CACHE_ELSEWHERE:
-        return PAGE_CACHE_ELSEWHERE[fs["type"]]
-    with workspace.file(1, b"\x01") as path, workspace.opened(path, "O_RDONLY") as fd:
-        stat = libc.cachestat(fd, 0, 0)
-    if isinstance(stat, libc.CallResult):
-        return f"cachestat(2) fails with {stat.errno_name} (Linux 6.5+ is needed to observe dirty and write-back pages)"
-    return None
-
-
-def sysctl_writable() -> bool:
-    """Whether this process may change vm.dirty_* (root, /proc/sys writable)."""
-    return os.geteuid() == 0 and os.access(sysctl.PROC_SYS / "vm" / "dirty_expire_centisecs", os.W_OK)
 
 
 def flusher(values: dict[str, str] | None):
@@ -129,6 +104,13 @@ def _dirty_or_fail(stat: dict, what: str) -> None:
         raise RuntimeError(f"set-up: {what} was not dirty after the stores ({stat}); nothing to observe")
 
 
+def _msync_failure(outcome: Outcome) -> str | None:
+    """How an msync() made in a child (it returns the errno name, None for 0) failed, in words; None: it returned 0."""
+    if not outcome.ok:
+        return outcome.describe()
+    return None if outcome.value is None else f"failed with {outcome.value}"
+
+
 # --- SYNC-1, SYNC-5: msync(MS_SYNC[|MS_INVALIDATE]) on a dirtied MAP_SHARED range ------------------------
 
 
@@ -152,7 +134,7 @@ class DirtyMsyncSeen:
 def msync_dirty_range(workspace: Workspace, case: DirtyMsync, observe: bool, quiet: bool) -> DirtyMsyncSeen:
     """Store through MAP_SHARED into a clean file, then msync the range; cachestat(2) around the call when observe."""
     offset, length = _range_of(case.start_page, case.length)
-    with flusher(QUIET_FLUSHER if quiet else None), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+    with flusher(sysctl.WRITEBACK_HELD_OFF if quiet else None), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
             for at, data in case.stores:
@@ -207,8 +189,8 @@ def msync_async_then_watch(workspace: Workspace, case: DirtyMsync) -> AsyncSeen:
     """With periodic write-back held off for an hour, dirty a clean range, msync(MS_ASYNC) it, and poll cachestat(2)
     for up to ASYNC_START_BOUND s for write-back under way (nr_writeback > 0) or done (nr_dirty below its value before)."""
     offset, length = _range_of(case.start_page, case.length)
-    with flusher(QUIET_FLUSHER), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
-        settings = {name: sysctl.read(name) for name in QUIET_FLUSHER}
+    with flusher(sysctl.WRITEBACK_HELD_OFF), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
+        settings = {name: sysctl.read(name) for name in sysctl.WRITEBACK_HELD_OFF}
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
             for at, data in case.stores:
@@ -258,12 +240,12 @@ class BehindCache:
 
 @dataclass(frozen=True)
 class BehindCacheSeen:
-    direct_io: str | None  # why the O_DIRECT write could not be made (None: it was)
-    reader_before: dict  # the reader's load of the written range before the O_DIRECT write
-    reader_after_write: dict  # ... after the O_DIRECT write, before msync (recorded, not judged)
-    msync: dict  # how msync(MS_INVALIDATE) ended where it was called (returned None: 0; else the errno name)
-    reader_after_msync: dict
-    other_after_msync: dict | None  # the other process's load of the range after msync (msync_by == "other")
+    direct_io: str | None  # why the O_DIRECT write could not be made (None: it was; if not, the steps after it are None)
+    reader_before: Outcome  # the reader's load of the written range before the O_DIRECT write
+    reader_after_write: Outcome | None  # ... after the O_DIRECT write, before msync (recorded, not judged)
+    msync: Outcome | None  # how msync(MS_INVALIDATE) ended where it was called (returned None: 0; else the errno name)
+    reader_after_msync: Outcome | None
+    other_after_msync: Outcome | None  # the other process's load of the range after msync (msync_by == "other")
 
 
 def map_and_load(path: str, length: int, flags: str, at: int, count: int) -> tuple[int, bytes]:
@@ -276,51 +258,25 @@ def msync_errno(addr: int, length: int, flags: int) -> str | None:
     return libc.msync(addr, length, flags).errno_name
 
 
-def direct_write(path: str, offset: int, data: bytes) -> str | None:
-    """pwrite() with O_DIRECT from a page-aligned buffer; None, or why it was refused."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_DIRECT)
-    except OSError as error:
-        return f"open(O_DIRECT) fails with {errno_module.errorcode.get(error.errno, error.errno)}"
-    try:
-        with libc.Mapping.map(libc.round_up(len(data)), libc.PROT_READ | libc.PROT_WRITE,
-                              libc.MAP_PRIVATE | libc.MAP_ANONYMOUS) as buffer:
-            buffer.view[:len(data)] = data
-            try:
-                written = os.pwrite(fd, buffer.view[:len(data)], offset)
-            except OSError as error:
-                return f"pwrite() with O_DIRECT fails with {errno_module.errorcode.get(error.errno, error.errno)}"
-            if written != len(data):
-                return f"pwrite() with O_DIRECT wrote {written} of {len(data)} bytes"
-    finally:
-        os.close(fd)
-    return None
-
-
 def invalidate_after_direct_write(workspace: Workspace, case: BehindCache) -> BehindCacheSeen:
     size = case.file_pages * PAGE
     at, count = case.write_page * PAGE, case.write_pages * PAGE
     with clean_file(workspace, size, pattern(31, size)) as path, Child() as reader, Child() as other:
-        loaded = reader.call(map_and_load, str(path), size, case.reader_flags, at, count)
-        if loaded.kind != "returned":
-            raise RuntimeError(f"set-up: the reader's mmap and load failed: {loaded.describe()}")
-        reader_addr, old = loaded.value
-        before = {"kind": "returned", "value": old.hex()}
+        reader_addr, old = reader.call(map_and_load, str(path), size, case.reader_flags, at, count) \
+            .value_or_raise("set-up: the reader's mmap and load")
+        before = returned(old)
         other_addr = None
         if case.msync_by == "other":
-            other_loaded = other.call(map_and_load, str(path), size, "MAP_SHARED", at, count)
-            if other_loaded.kind != "returned":
-                raise RuntimeError(f"set-up: the other process's mmap and load failed: {other_loaded.describe()}")
-            other_addr = other_loaded.value[0]
+            other_addr, _ = other.call(map_and_load, str(path), size, "MAP_SHARED", at, count) \
+                .value_or_raise("set-up: the other process's mmap and load")
         refused = direct_write(str(path), at, pattern(case.seed, count))
         if refused:
-            none = {"kind": "not-run"}
-            return BehindCacheSeen(refused, before, none, none, none, None)
-        after_write = reader.call(steps.read, reader_addr + at, count).as_dict()
+            return BehindCacheSeen(refused, before, None, None, None, None)
+        after_write = reader.call(steps.read, reader_addr + at, count)
         caller, addr = (reader, reader_addr) if case.msync_by == "reader" else (other, other_addr)
-        synced = caller.call(msync_errno, addr, size, steps.bits(case.msync_flags, steps.MSYNC_BITS)).as_dict()
-        after_msync = reader.call(steps.read, reader_addr + at, count).as_dict()
-        other_after = other.call(steps.read, other_addr + at, count).as_dict() if other_addr is not None else None
+        synced = caller.call(msync_errno, addr, size, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+        after_msync = reader.call(steps.read, reader_addr + at, count)
+        other_after = other.call(steps.read, other_addr + at, count) if other_addr is not None else None
     return BehindCacheSeen(None, before, after_write, synced, after_msync, other_after)
 
 
@@ -329,14 +285,15 @@ def judge_invalidate_shows_new_contents(case: BehindCache, seen: BehindCacheSeen
     new = pattern(case.seed, case.write_pages * PAGE)
     if seen.direct_io is not None:
         return refuted(f"no O_DIRECT write was made: {seen.direct_io}")
-    if seen.msync != {"kind": "returned", "value": None}:
-        return refuted(f"msync({'|'.join(case.msync_flags)}) did not return 0: {seen.msync}")
+    failure = _msync_failure(seen.msync)
+    if failure:
+        return refuted(f"msync({'|'.join(case.msync_flags)}) did not return 0: {failure}")
     for who, read in (("the reader", seen.reader_after_msync), ("the process that called msync", seen.other_after_msync)):
         if read is None:
             continue
-        if read["kind"] != "returned":
-            return refuted(f"{who}'s load after msync did not complete: {read}")
-        if bytes.fromhex(read["value"]) != new:
+        if not read.ok:
+            return refuted(f"{who}'s load after msync did not complete: {read.describe()}")
+        if read.value != new:
             return refuted(f"after msync({'|'.join(case.msync_flags)}), {who} still loads the old contents")
     return holds()
 
@@ -365,7 +322,7 @@ def msync_alignment(workspace: Workspace, case: AlignedMsync, observe: bool, qui
     """Store into the mapping, msync at addr = page + misalign; cachestat(2) the pages of the range when observe."""
     first = case.start_page * PAGE + case.misalign
     offset, length = case.start_page * PAGE, libc.round_up(case.misalign + case.length)
-    with flusher(QUIET_FLUSHER if quiet else None), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
+    with flusher(sysctl.WRITEBACK_HELD_OFF if quiet else None), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
             for at, data in case.stores:
@@ -568,9 +525,9 @@ class PrivateMsync:
 
 @dataclass(frozen=True)
 class PrivateMsyncSeen:
-    msync: dict  # how the msync in the mapping process ended (returned None: 0; else the errno name)
+    msync: Outcome  # how the msync in the mapping process ended (returned None: 0; else the errno name)
     content_mapped: bytes  # read() of the file after the msync, with the private mapping still in place
-    content_after: dict  # a new process's read() of the file after the mapping process exited
+    content_after: Outcome  # a new process's read() of the file after the mapping process exited
 
 
 def store_private_and_msync(path: str, mode: str, size: int, stores: tuple, start_page: int, length: int, flags: int) -> str | None:
@@ -580,29 +537,28 @@ def store_private_and_msync(path: str, mode: str, size: int, stores: tuple, star
     return libc.msync(addr + start_page * PAGE, length, flags).errno_name
 
 
-def read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def msync_private(workspace: Workspace, case: PrivateMsync) -> PrivateMsyncSeen:
     """A child maps MAP_PRIVATE, stores, msyncs; the file is read() while it is mapped, and by a new process after."""
     with workspace.file(case.file_size, pattern(47, case.file_size)) as path:
         with Child() as child:
             synced = child.call(store_private_and_msync, str(path), case.open_mode, case.file_size, case.stores,
-                                case.start_page, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS)).as_dict()
-            content_mapped = read_file(str(path))
-        content_after = probe(read_file, str(path)).as_dict()
+                                case.start_page, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+            content_mapped = steps.read_file(str(path))
+        content_after = probe(steps.read_file, str(path))
     return PrivateMsyncSeen(synced, content_mapped, content_after)
 
 
 def judge_private_msync_leaves_file(case: PrivateMsync, seen: PrivateMsyncSeen) -> Finding:
     """SYNC-10: msync returned 0 and the file still holds its original bytes, while mapped and after."""
-    if seen.msync != {"kind": "returned", "value": None}:
-        return refuted(f"msync({'|'.join(case.msync_flags)}) on the MAP_PRIVATE mapping did not return 0: {seen.msync}")
+    failure = _msync_failure(seen.msync)
+    if failure:
+        return refuted(f"msync({'|'.join(case.msync_flags)}) on the MAP_PRIVATE mapping did not return 0: {failure}")
     original = pattern(47, case.file_size)
     if seen.content_mapped != original:
         return refuted("after msync, read() of the file returns the private stores")
-    if seen.content_after["kind"] != "returned" or bytes.fromhex(seen.content_after["value"]) != original:
-        return refuted(f"after the mapping process exited, the file is not as it was: {seen.content_after['kind']}")
+    if not seen.content_after.ok:
+        return refuted(f"after the mapping process exited, a new process could not read the file: "
+                       f"{seen.content_after.describe()}")
+    if seen.content_after.value != original:
+        return refuted("after the mapping process exited, the file is not as it was")
     return holds()

@@ -1,45 +1,26 @@
 """UNMAP: what munmap() removes and what it leaves.
 
-Freed ranges are fenced: a file mapping is placed with MAP_FIXED inside an anonymous
-PROT_NONE reservation one page larger on each side, so after munmap() the freed
-pages lie between two reserved pages. No later mapping of the test can land there
-unless it is at most that many pages long (malloc and Python arenas map 128 KiB and
-more), so "nothing was mapped there since" holds by construction, not by luck.
+Freed ranges are fenced (suite/scenarios/address_space.py): a file mapping is placed
+with MAP_FIXED inside an anonymous PROT_NONE reservation one page larger on each side,
+so after munmap() the freed pages lie between two reserved pages and nothing else of
+the test can have been mapped there since.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 from fixtures import libc
 from fixtures.files import OPEN_MODES, Workspace
+from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
+from suite.scenarios.address_space import act, relative, release_fence, reserve
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.strategies import PAGE, pattern
 from harness.findings import Finding, holds, refuted
-
-ANONYMOUS = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS
-
-
-# --- Fences (also used by PROT-3 and GEOM) -----------------------------------------------------------
-
-def reserve(pages: int, prot: int = libc.PROT_NONE) -> int:
-    """A fresh anonymous mapping of ``pages`` pages (PROT_NONE by default): a range the test owns."""
-    return libc.checked("mmap(reserve)", libc.mmap(None, pages * PAGE, prot, ANONYMOUS, -1, 0))
-
-
-def fenced_hole(pages: int) -> int:
-    """The first address of ``pages`` free pages, with a reserved PROT_NONE page on each side (release_fence frees all)."""
-    base = reserve(pages + 2)
-    libc.checked("munmap(hole)", libc.munmap(base + PAGE, pages * PAGE))
-    return base + PAGE
-
-
-def release_fence(inner: int, pages: int) -> None:
-    """munmap the fence around ``pages`` pages at ``inner`` and whatever is still mapped inside it."""
-    libc.checked("munmap(fence)", libc.munmap(inner - PAGE, (pages + 2) * PAGE))
 
 
 def fenced_map(path: str, mode: str, length: int, prot: tuple[str, ...], flags: str, offset: int) -> int:
@@ -51,32 +32,18 @@ def fenced_map(path: str, mode: str, length: int, prot: tuple[str, ...], flags: 
         result = libc.mmap(inner, length, bits(prot, PROT_BITS), MAP_TYPES[flags] | libc.MAP_FIXED, fd, offset)
     finally:
         os.close(fd)
-    if not result.ok or result.value != inner:
+    if not result.ok:
         release_fence(inner, pages)
-        raise libc.SysError("mmap(MAP_FIXED inside a fence)", result.errno or 0)
+        raise libc.SysError("mmap", result.errno)  # as steps.map_file: a filesystem's refusal is recognised as such
+    if result.value != inner:
+        release_fence(inner, pages)
+        raise RuntimeError(f"set-up: mmap with MAP_FIXED at {inner:#x} returned {result.value:#x}")
     return inner
 
 
-def act(item: tuple) -> object:
-    """One step of a probe_each batch: ("maps", addr, None), ("read", addr, length) or ("write", addr, data)."""
-    kind, addr, arg = item
-    if kind == "maps":
-        return steps.maps_entry(addr)
-    if kind == "read":
-        return libc.read_bytes(addr, arg)
-    libc.write_bytes(addr, arg)
-    return None
-
-
-def relative(entry: dict | None, base: int) -> dict | None:
-    """A /proc/self/maps entry with start and end relative to ``base`` (reports compare across runs)."""
-    if entry is None:
-        return None
-    return dict(entry, start=entry["start"] - base, end=entry["end"] - base)
-
-
-def _signal(outcome: dict) -> str:
-    return outcome.get("signal") or outcome["kind"]
+def _ending(outcome: Outcome) -> str:
+    """How a child's access ended, in one word: the signal's name, or the outcome's kind."""
+    return outcome.signal_name or outcome.kind
 
 
 # --- UNMAP-1: access after munmap --------------------------------------------------------------------
@@ -97,8 +64,8 @@ class AfterMunmap:
 @dataclass(frozen=True)
 class AfterMunmapSeen:
     munmap_errno: str | None
-    entry: dict  # a child's /proc/self/maps look-up at the former start address (outcome)
-    accesses: tuple[dict, ...]  # each access's outcome, in a child forked after the munmap
+    entry: Outcome  # a child's /proc/self/maps look-up at the former start address
+    accesses: tuple[Outcome, ...]  # each access's, in a child forked after the munmap
 
 
 def access_after_munmap(workspace: Workspace, case: AfterMunmap) -> AfterMunmapSeen:
@@ -113,18 +80,18 @@ def access_after_munmap(workspace: Workspace, case: AfterMunmap) -> AfterMunmapS
             outcomes = probe_each(act, items)
         finally:
             release_fence(addr, pages)
-    return AfterMunmapSeen(result.errno_name, outcomes[0].as_dict(), tuple(o.as_dict() for o in outcomes[1:]))
+    return AfterMunmapSeen(result.errno_name, outcomes[0], tuple(outcomes[1:]))
 
 
 def judge_access_after_munmap_sigsegv(case: AfterMunmap, seen: AfterMunmapSeen) -> Finding:
     """UNMAP-1: munmap succeeds, the range is gone from /proc/self/maps, and every load or store there gets SIGSEGV."""
     if seen.munmap_errno is not None:
         return refuted(f"munmap failed with {seen.munmap_errno}")
-    if seen.entry["kind"] != "returned" or seen.entry["value"] is not None:
-        return refuted(f"after munmap the former start address is still mapped: {seen.entry}")
+    if not seen.entry.ok or seen.entry.value is not None:
+        return refuted(f"after munmap the former start address is still mapped: {seen.entry.describe()}")
     for (at, kind), outcome in zip(case.accesses, seen.accesses, strict=True):
-        if outcome.get("signal") != "SIGSEGV":
-            return refuted(f"{kind} at offset {at} of the unmapped range: child {outcome}, not SIGSEGV")
+        if not outcome.killed_by(signal.SIGSEGV):
+            return refuted(f"{kind} at offset {at} of the unmapped range: child {outcome.describe()}, not SIGSEGV")
     return holds()
 
 
@@ -142,7 +109,7 @@ class StoresThenMunmap:
 
 @dataclass(frozen=True)
 class FileAfterMunmap:
-    stores: dict  # how the stores ended
+    stores: Outcome  # how the stores ended
     munmap_errno: str | None
     exists: bool
     size: int | None
@@ -164,12 +131,11 @@ def store_then_munmap(workspace: Workspace, case: StoresThenMunmap) -> FileAfter
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
         if case.mapper == "child":
             with Child() as child:
-                mapped = child.call(steps.map_file, str(path), "O_RDWR", case.length, prot, "MAP_SHARED", case.offset)
-                if mapped.kind != "returned":
-                    raise RuntimeError(f"set-up mmap failed: {mapped.describe()}")
-                stores = child.call(store_all, mapped.value, case.stores)
-                unmapped = child.call(unmap_errno, mapped.value, case.length) if child.ended is None else None
-            munmap_errno = unmapped.value if unmapped is not None and unmapped.kind == "returned" else "not done"
+                addr = child.call(steps.map_file, str(path), "O_RDWR", case.length, prot, "MAP_SHARED",
+                                  case.offset).value_or_raise("set-up mmap")
+                stores = child.call(store_all, addr, case.stores)
+                unmapped = child.call(unmap_errno, addr, case.length) if child.ended is None else None
+            munmap_errno = unmapped.value if unmapped is not None and unmapped.ok else "not done"
         else:
             addr = steps.map_file(str(path), "O_RDWR", case.length, prot, "MAP_SHARED", case.offset)
             try:
@@ -179,13 +145,13 @@ def store_then_munmap(workspace: Workspace, case: StoresThenMunmap) -> FileAfter
         exists = path.exists()
         size = os.stat(path).st_size if exists else None
         content = path.read_bytes() if exists else None
-    return FileAfterMunmap(stores.as_dict(), munmap_errno, exists, size, content)
+    return FileAfterMunmap(stores, munmap_errno, exists, size, content)
 
 
 def judge_file_keeps_stores_after_munmap(case: StoresThenMunmap, after: FileAfterMunmap) -> Finding:
     """UNMAP-2: the file exists, keeps its size, and read() returns the stored bytes."""
-    if after.stores["kind"] != "returned":
-        return refuted(f"the stores did not complete: {after.stores}")
+    if not after.stores.ok:
+        return refuted(f"the stores did not complete: {after.stores.describe()}")
     if after.munmap_errno is not None:
         return refuted(f"munmap: {after.munmap_errno}")
     if not after.exists:
@@ -221,9 +187,9 @@ class PartialMunmap:
 class PartialMunmapSeen:
     munmap_errno: str | None
     perms_before: tuple[str, ...]  # /proc/self/maps perms of each page before the munmap
-    entries: tuple[dict, ...]  # per page, a child's /proc/self/maps look-up afterwards (outcome)
-    reads: tuple[dict, ...]  # per page, a child's read of the whole page
-    writes: tuple[dict, ...]  # per page, a child's store of the page's own first byte back into it
+    entries: tuple[Outcome, ...]  # per page, a child's /proc/self/maps look-up afterwards
+    reads: tuple[Outcome, ...]  # per page, a child's read of the whole page
+    writes: tuple[Outcome, ...]  # per page, a child's store of the page's own first byte back into it
 
 
 def partial_munmap(workspace: Workspace, case: PartialMunmap) -> PartialMunmapSeen:
@@ -237,7 +203,7 @@ def partial_munmap(workspace: Workspace, case: PartialMunmap) -> PartialMunmapSe
             result = libc.munmap(page_addrs[case.first], case.unmap_length)
             items = ([("maps", a, None) for a in page_addrs] + [("read", a, PAGE) for a in page_addrs]
                      + [("write", a, content[case.offset + i * PAGE:case.offset + i * PAGE + 1]) for i, a in enumerate(page_addrs)])
-            outcomes = [o.as_dict() for o in probe_each(act, items)]
+            outcomes = probe_each(act, items)
         finally:
             release_fence(addr, case.pages)
     n = case.pages
@@ -252,21 +218,22 @@ def judge_partial_munmap_removes_only_range(case: PartialMunmap, seen: PartialMu
     for page in range(case.pages):
         entry, read, write = seen.entries[page], seen.reads[page], seen.writes[page]
         if case.first <= page < case.first + case.count:
-            if entry.get("value") is not None or entry["kind"] != "returned":
-                return refuted(f"removed page {page} is still in /proc/self/maps: {entry}")
-            if read.get("signal") != "SIGSEGV" or write.get("signal") != "SIGSEGV":
-                return refuted(f"removed page {page}: load {_signal(read)}, store {_signal(write)}, not SIGSEGV")
+            if not entry.ok or entry.value is not None:
+                return refuted(f"removed page {page} is still in /proc/self/maps: {entry.describe()}")
+            if not read.killed_by(signal.SIGSEGV) or not write.killed_by(signal.SIGSEGV):
+                return refuted(f"removed page {page}: load {_ending(read)}, store {_ending(write)}, not SIGSEGV")
             continue
-        if entry["kind"] != "returned" or entry["value"] is None:
-            return refuted(f"kept page {page} is missing from /proc/self/maps: {entry}")
-        if entry["value"]["perms"] != seen.perms_before[page]:
-            return refuted(f"kept page {page} changed protection from {seen.perms_before[page]} to {entry['value']['perms']}")
+        if not entry.ok or entry.value is None:
+            return refuted(f"kept page {page} is missing from /proc/self/maps: {entry.describe()}")
+        if entry.value["perms"] != seen.perms_before[page]:
+            return refuted(f"kept page {page} changed protection from {seen.perms_before[page]} to {entry.value['perms']}")
         start = case.offset + page * PAGE
-        if read["kind"] != "returned" or bytes.fromhex(read["value"]) != content[start:start + PAGE]:
-            return refuted(f"kept page {page} no longer loads the file's bytes: {_signal(read)}")
-        wanted = "returned" if "PROT_WRITE" in case.prot else "SIGSEGV"
-        if _signal(write) != wanted:
-            return refuted(f"a store to kept page {page} ({'|'.join(case.prot)}): {_signal(write)}, not {wanted}")
+        if not read.ok or read.value != content[start:start + PAGE]:
+            return refuted(f"kept page {page} no longer loads the file's bytes: {_ending(read)}")
+        writable = "PROT_WRITE" in case.prot
+        if not (write.ok if writable else write.killed_by(signal.SIGSEGV)):
+            return refuted(f"a store to kept page {page} ({'|'.join(case.prot)}): {_ending(write)}, "
+                           f"not {'returned' if writable else 'SIGSEGV'}")
     return holds()
 
 
@@ -290,7 +257,7 @@ class UnalignedMunmapSeen:
     munmap_errno: str | None
     entry_before: dict  # /proc/self/maps entry of the mapping (start/end relative to it) before the call
     entry_after: dict | None  # and after it
-    loads: dict  # a child's read of the file's part of the mapping afterwards
+    loads: Outcome  # a child's read of the file's part of the mapping afterwards
 
 
 def munmap_unaligned(workspace: Workspace, case: UnalignedMunmap) -> UnalignedMunmapSeen:
@@ -306,7 +273,7 @@ def munmap_unaligned(workspace: Workspace, case: UnalignedMunmap) -> UnalignedMu
             loads = probe(steps.read, addr, span)
         finally:
             release_fence(addr, pages)
-    return UnalignedMunmapSeen(result.errno_name, before, after, loads.as_dict())
+    return UnalignedMunmapSeen(result.errno_name, before, after, loads)
 
 
 def judge_unaligned_munmap_fails_einval(case: UnalignedMunmap, seen: UnalignedMunmapSeen) -> Finding:
@@ -317,6 +284,6 @@ def judge_unaligned_munmap_fails_einval(case: UnalignedMunmap, seen: UnalignedMu
     if seen.entry_after != seen.entry_before:
         return refuted(f"the mapping changed: {seen.entry_before} became {seen.entry_after}")
     expected = pattern(case.fill_seed, case.file_size)[case.offset:case.offset + max(0, min(case.length, case.file_size - case.offset))]
-    if seen.loads["kind"] != "returned" or bytes.fromhex(seen.loads["value"]) != expected:
-        return refuted(f"the mapping no longer loads the file's bytes: {_signal(seen.loads)}")
+    if not seen.loads.ok or seen.loads.value != expected:
+        return refuted(f"the mapping no longer loads the file's bytes: {_ending(seen.loads)}")
     return holds()

@@ -1,4 +1,4 @@
-"""Shared pieces of the judge self-tests: outcome records as scenarios write them, and the two checks.
+"""Shared pieces of the judge self-tests: outcomes as scenarios record them, and the two checks.
 
 Each ``tests/judges/test_<topic>.py`` defines ``CASES = {judge: (params, conforming, [violating, ...])}``
 with hand-written observations (judges are pure: no kernel involved) and binds the checks with
@@ -7,17 +7,16 @@ with hand-written observations (judges are pure: no kernel involved) and binds t
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-RETURNED_NONE = {"kind": "returned", "value": None}
-SIGBUS = {"kind": "signalled", "signal": "SIGBUS"}
-SIGSEGV = {"kind": "signalled", "signal": "SIGSEGV"}
-TIMEOUT = {"kind": "timeout"}
+from fixtures.outcome import returned, signalled, timed_out
 
-
-def returned(data: bytes) -> dict:
-    """A probe that returned these bytes, as Outcome.as_dict() records it."""
-    return {"kind": "returned", "value": data.hex()}
+RETURNED_NONE = returned(None)
+SIGBUS = signalled(signal.SIGBUS)
+SIGSEGV = signalled(signal.SIGSEGV)
+TIMEOUT = timed_out()
 
 
 def _judge_id(judge) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import bus
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import SIGBUS, SIGSEGV, TIMEOUT, returned, self_tests
+from tests.judges.helpers import SIGBUS, SIGSEGV, TIMEOUT, self_tests
 
 BEYOND = bus.BeyondEofAccess(100, "MAP_SHARED", 0, 8192, 1, 0, "read")
 PARTIAL = bus.TruncateToPartialPage(3 * PAGE, PAGE + 100, "read", "self")  # new EOF page: file bytes 4096..8191

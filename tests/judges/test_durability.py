@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 import pytest
 
+from fixtures.outcome import exited, returned, signalled
+from suite.scenarios import steps
 from suite.scenarios import durability
 from suite.strategies import PAGE
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
 
 SIZE = 2 * PAGE
 STORES = ((0, 10), (PAGE + 5, 3))
@@ -28,13 +31,13 @@ MSYNC = durability.MsyncCrash(SIZE, 7, STORES, 0, 1, ("MS_SYNC",))  # covers pag
 FSYNC = durability.FsyncCrash(SIZE, 7, STORES, "fsync", "mapping", False)
 NOSYNC = durability.NoSyncCrash(SIZE, 7, STORES, "mapped")
 
-EXITED = {"kind": "exited", "exit_code": 0}
+EXITED = exited(0)
 UNMOUNT = durability.UnmountCase(PAGE + 1, 9, ("munmap", "exit"), True, ((0, 0, 5), (1, PAGE, 1)))
 UNMOUNT_NEW = durability.new_contents(PAGE + 1, 9, ((0, 5), (PAGE, 1)))
 UNMOUNT_OLD = durability.old_contents(PAGE + 1)
 UNMOUNT_SEEN = durability.UnmountSeen(
     (RETURNED_NONE, RETURNED_NONE),
-    ({"munmap": RETURNED_NONE, "ended": EXITED}, {"munmap": None, "ended": EXITED}),
+    (steps.WriterLeft(RETURNED_NONE, EXITED), steps.WriterLeft(None, EXITED)),
     returned(UNMOUNT_NEW), 2, UNMOUNT_NEW, None)
 
 
@@ -75,10 +78,9 @@ CASES = {
         unmount_seen(in_file=SIGBUS),
         unmount_seen(stores=(SIGBUS, RETURNED_NONE)),
         unmount_seen(stores=(RETURNED_NONE,)),
-        unmount_seen(leaving=({"munmap": {"kind": "returned", "value": "EINVAL"}, "ended": EXITED},
-                              {"munmap": None, "ended": EXITED})),
-        unmount_seen(leaving=({"munmap": RETURNED_NONE, "ended": EXITED},
-                              {"munmap": None, "ended": {"kind": "signalled", "signal": "SIGKILL"}})),
+        unmount_seen(leaving=(steps.WriterLeft(returned("EINVAL"), EXITED), steps.WriterLeft(None, EXITED))),
+        unmount_seen(leaving=(steps.WriterLeft(RETURNED_NONE, EXITED),
+                              steps.WriterLeft(None, signalled(signal.SIGKILL)))),
     ]),
 }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import fork
 from suite.strategies import pattern
-from tests.judges.helpers import SIGBUS, SIGSEGV, returned, self_tests
+from tests.judges.helpers import SIGBUS, SIGSEGV, self_tests
 
 INHERIT = fork.InheritCase(100, "MAP_SHARED", ("PROT_READ",), 0, 100)
 ENTRY = {"start": 4096, "end": 8192, "perms": "r--s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"}
-RETURNED_ENTRY = {"kind": "returned", "value": ENTRY}
+RETURNED_ENTRY = returned(ENTRY)
 PARENT_BYTES = pattern(11, 100)
 STORES = (fork.Store("parent", 0, b"ab"), fork.Store("child", 1, b"cd"))
 SHARED_STORES = fork.ForkStores(100, "MAP_SHARED", STORES)
@@ -19,13 +20,13 @@ MAPPED = pattern(13, 3 * 4096)[4096:4196]
 PRE_FORK_VIEW = b"ab" + MAPPED[2:98] + b"yz"
 ANON = fork.AnonymousStores(8192, (fork.Store("child", 4095, b"xy"), fork.Store("parent", 0, b"p")))
 INCREMENTS = fork.LockedIncrements(100, 8, 5, 3, 50, "counter")
-ALL_DONE = ({"kind": "returned", "value": 50},) * 3
+ALL_DONE = (returned(50),) * 3
 PRIVATE_SEEN = fork.ForkStoresSeen((b"ab", b"b" + ORIGINAL[2:3]), (returned(ORIGINAL[:2]), returned(b"cd")), (ORIGINAL[:2], ORIGINAL[1:3]))
 
 CASES = {
     fork.judge_inherited_at_same_address: (INHERIT, fork.InheritSeen(ENTRY, PARENT_BYTES, RETURNED_ENTRY, returned(PARENT_BYTES)), [
-        fork.InheritSeen(ENTRY, PARENT_BYTES, {"kind": "returned", "value": None}, returned(PARENT_BYTES)),
-        fork.InheritSeen(ENTRY, PARENT_BYTES, {"kind": "returned", "value": dict(ENTRY, start=0)}, returned(PARENT_BYTES)),
+        fork.InheritSeen(ENTRY, PARENT_BYTES, returned(None), returned(PARENT_BYTES)),
+        fork.InheritSeen(ENTRY, PARENT_BYTES, returned(dict(ENTRY, start=0)), returned(PARENT_BYTES)),
         fork.InheritSeen(ENTRY, PARENT_BYTES, RETURNED_ENTRY, SIGSEGV),
         fork.InheritSeen(ENTRY, PARENT_BYTES, RETURNED_ENTRY, returned(bytes(100)))]),
     fork.judge_shared_stores_seen_both_ways: (SHARED_STORES, fork.ForkStoresSeen((b"ab", b"cd"), (returned(b"ab"), returned(b"cd")), (b"ab", b"cd")), [

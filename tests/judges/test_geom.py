@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fixtures.libc import MAP_FAILED
+from fixtures.outcome import returned
 from suite.scenarios import geom
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
 UNALIGNED = geom.MmapCall("O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 100, PAGE + 1)
 BOTH = geom.MmapCall("O_RDWR", ("PROT_READ", "PROT_WRITE"), ("MAP_SHARED", "MAP_PRIVATE"), 100, 100, 0)

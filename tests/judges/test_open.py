@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import open as open_
 from suite.strategies import pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
 ATTEMPT = open_.MapAttempt("O_RDONLY", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 100, 100, 0)
 WRONLY = open_.MapAttempt("O_WRONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 100, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import page
 from tests.judges.helpers import SIGBUS, self_tests
 
@@ -12,7 +13,7 @@ MAP = page.MapCase(3 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 0, 3 * 4
 FRESH = page.FreshMapSeen(0, None, (), 0)
 
 TOUCH = page.TouchCase(1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 500, 7, RA, FA)
-LOADED = {"kind": "returned", "value": "5a"}
+LOADED = returned(b"\x5a")
 TOUCHED = page.TouchSeen(0, (), LOADED, ((484, 515),))
 
 WILLNEED = page.WillneedCase(1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 400, 100 * 4096 - 1, RA, FA)

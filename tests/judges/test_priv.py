@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import priv
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
 
 PRIVATE = priv.PrivateStores(100, "O_RDONLY", ((0, b"zz"),))
 ELSEWHERE = priv.PrivateStoresElsewhere(100, "O_RDONLY", ((0, b"zz"),), "MAP_SHARED", "before")

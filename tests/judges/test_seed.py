@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import struct
 
+import errno
+
+from fixtures.outcome import Outcome, raised, returned
 from suite.scenarios import seed
-from tests.judges.helpers import SIGBUS, SIGSEGV, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
 
-def _ran(stdout: str, stderr: str = "", status: int = 0) -> dict:
-    return {"kind": "returned", "value": {"stdout": stdout, "stderr": stderr, "status": status}}
+def _ran(stdout: str, stderr: str = "", status: int = 0) -> Outcome:
+    return returned({"stdout": stdout, "stderr": stderr, "status": status})
 
 
 DOC_RUNS = tuple(_ran(text) for text in seed.DOC_T_MMAP_OUTPUT)
@@ -21,21 +24,20 @@ LONG_RUNS = (_ran('Current string=\nCopied "hi" to shared memory\n'),
 LONG_FILE = b"hi" + bytes(14)
 
 
-def _steps(*lines: str) -> tuple[dict, ...]:
-    return tuple({"kind": "returned", "value": (line, None)} for line in lines)
+def _steps(*lines: str) -> tuple[Outcome, ...]:
+    return tuple(returned((line, None)) for line in lines)
 
 
 COUNTER = seed.CounterCase("WWRWR", "late")
 COUNTER_STEPS = _steps("Writer: counter = 1\n", "Writer: counter = 2\n", "Reader: counter = 2\n",
                        "Writer: counter = 3\n", "Reader: counter = 3\n")
-OK = {"kind": "returned", "value": None}
+OK = RETURNED_NONE
 
 SENSOR_RAW, SENSOR_WRITTEN, SENSOR_READ = seed.expected_record(seed.DOC_SENSOR)
 
 
 def _record(raw=SENSOR_RAW, written=SENSOR_WRITTEN, read=SENSOR_READ, msync=None, file=SENSOR_RAW) -> seed.RecordSeen:
-    return seed.RecordSeen({"kind": "returned", "value": {"stdout": written, "msync": msync}},
-                           {"kind": "returned", "value": {"stdout": read, "raw": raw}}, file)
+    return seed.RecordSeen(returned({"stdout": written, "msync": msync}), returned({"stdout": read, "raw": raw}), file)
 
 
 DEMO_OUT = seed.expected_private_demo(seed.DOC_PRIVATE_DEMO)
@@ -57,11 +59,12 @@ CASES = {
                          struct.pack("i", 3)),  # the reader does not see the stores
         seed.CounterSeen(COUNTER_STEPS[:2] + _steps("Reader: counter = 1\n") + COUNTER_STEPS[3:], OK, OK,
                          struct.pack("i", 3)),  # a stale value
-        seed.CounterSeen(COUNTER_STEPS[:3] + ({"kind": "returned", "value": ("Writer: counter = 3\n", "EIO")},)
+        seed.CounterSeen(COUNTER_STEPS[:3] + (returned(("Writer: counter = 3\n", "EIO")),)
                          + COUNTER_STEPS[4:], OK, OK, struct.pack("i", 3)),
         seed.CounterSeen(COUNTER_STEPS, OK, OK, struct.pack("i", 0)),  # the file does not hold the counter
         seed.CounterSeen(COUNTER_STEPS[:4] + (SIGSEGV,), OK, OK, struct.pack("i", 3)),
-        seed.CounterSeen(COUNTER_STEPS, {"kind": "raised", "error": "SysError", "errno": 22}, OK, struct.pack("i", 3)),
+        seed.CounterSeen(COUNTER_STEPS, raised("SysError", errno.EINVAL, "munmap"), OK, struct.pack("i", 3)),
+        seed.CounterSeen(COUNTER_STEPS, OK, SIGBUS, struct.pack("i", 3)),
         seed.CounterSeen(COUNTER_STEPS[:3], OK, OK, struct.pack("i", 3))]),
     seed.judge_record_reads_back: (seed.DOC_SENSOR, _record(), [
         _record(msync="EIO"),
@@ -70,21 +73,17 @@ CASES = {
         _record(read=SENSOR_READ.replace("ServerRoom-A", "")),
         _record(file=bytes(len(SENSOR_RAW))),  # read() sees zeros
         seed.RecordSeen(SIGBUS, SIGBUS, b"")]),
-    seed.judge_private_demo_file_unchanged: (seed.DOC_PRIVATE_DEMO, seed.PrivateDemoSeen(
-            {"kind": "returned", "value": DEMO_OUT}, ORIGINAL), [
-        seed.PrivateDemoSeen({"kind": "returned", "value": DEMO_OUT}, b"MODIFIED IN MEMORY ONLY re.\n"),
-        seed.PrivateDemoSeen({"kind": "returned", "value": DEMO_OUT.replace("YES (MAP_PRIVATE confirmed)", "NO")},
-                             ORIGINAL),
-        seed.PrivateDemoSeen({"kind": "returned", "value": DEMO_OUT.replace("MODIFIED IN MEMORY ONLY re.", ORIGINAL[:-1]
-                                                                            .decode())}, ORIGINAL),
+    seed.judge_private_demo_file_unchanged: (seed.DOC_PRIVATE_DEMO, seed.PrivateDemoSeen(returned(DEMO_OUT), ORIGINAL), [
+        seed.PrivateDemoSeen(returned(DEMO_OUT), b"MODIFIED IN MEMORY ONLY re.\n"),
+        seed.PrivateDemoSeen(returned(DEMO_OUT.replace("YES (MAP_PRIVATE confirmed)", "NO")), ORIGINAL),
+        seed.PrivateDemoSeen(returned(DEMO_OUT.replace("MODIFIED IN MEMORY ONLY re.", ORIGINAL[:-1].decode())), ORIGINAL),
         seed.PrivateDemoSeen(SIGSEGV, ORIGINAL)]),
-    seed.judge_number_doubled: (seed.DoublingCase(42), seed.DoublingSeen(OK, {"kind": "returned", "value": "Read integer: 42\n"},
-                                                                        DOUBLED_FILE), [
-        seed.DoublingSeen(OK, {"kind": "returned", "value": "Read integer: 22064\n"}, DOUBLED_FILE),  # 004's scanf()
-        seed.DoublingSeen(OK, {"kind": "returned", "value": "Read integer: 42\n"}, b"42\n\0" + bytes(254)),
-        seed.DoublingSeen(OK, {"kind": "returned", "value": "Read integer: 42\n"}, DOUBLED_FILE[:256]),
-        seed.DoublingSeen(SIGBUS, {"kind": "returned", "value": "Read integer: 42\n"}, DOUBLED_FILE),
-        seed.DoublingSeen(OK, {"kind": "raised", "error": "ValueError", "errno": None}, DOUBLED_FILE)]),
+    seed.judge_number_doubled: (seed.DoublingCase(42), seed.DoublingSeen(OK, returned("Read integer: 42\n"), DOUBLED_FILE), [
+        seed.DoublingSeen(OK, returned("Read integer: 22064\n"), DOUBLED_FILE),  # 004's scanf()
+        seed.DoublingSeen(OK, returned("Read integer: 42\n"), b"42\n\0" + bytes(254)),
+        seed.DoublingSeen(OK, returned("Read integer: 42\n"), DOUBLED_FILE[:256]),
+        seed.DoublingSeen(SIGBUS, returned("Read integer: 42\n"), DOUBLED_FILE),
+        seed.DoublingSeen(OK, raised("ValueError: sscanf() converted nothing"), DOUBLED_FILE)]),
 }
 
 test_accepts_conforming, test_rejects_violating = self_tests(CASES)
@@ -99,7 +98,7 @@ def test_t_mmap_model_prints_what_000_prints():
 
 def test_t_mmap_model_for_too_long_and_plain_runs():
     runs, data = seed.expected_t_mmap(LONG)
-    assert runs == tuple(seed.TMmapRun(r["value"]["stdout"], r["value"]["stderr"], r["value"]["status"]) for r in LONG_RUNS)
+    assert runs == tuple(seed.TMmapRun(**r.value) for r in LONG_RUNS)
     assert data == LONG_FILE
     assert seed.judge_t_mmap_output(LONG, seed.TMmapSeen(LONG_RUNS, LONG_FILE)).verdict == "holds"
 
@@ -127,3 +126,9 @@ def test_scan_int_is_sscanf_percent_d():
 def test_doubling_model():
     assert seed.expected_doubling(seed.DoublingCase(42)) == ("Read integer: 42\n", DOUBLED_FILE)
     assert seed.expected_doubling(seed.DoublingCase(-100))[1][:6] == b"-200\n\0"
+
+
+def test_counter_reader_that_never_mapped_has_no_munmap():
+    writes_only = seed.CounterCase("WW", "late")
+    seen = seed.CounterSeen(_steps("Writer: counter = 1\n", "Writer: counter = 2\n"), OK, None, struct.pack("i", 2))
+    assert seed.judge_reader_sees_each_counter(writes_only, seen).verdict == "holds"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
+from fixtures.outcome import exited, returned, signalled
+from suite.scenarios import steps
 from suite.scenarios import shared
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, TIMEOUT, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, TIMEOUT, self_tests
 
 SIZE = 100
 ORIGINAL = pattern(shared.FILL, SIZE)
@@ -19,7 +23,7 @@ PUBLISH = shared.StoresThenPublish(SIZE, STORES, "msync", ("MS_SYNC",))
 PREAD = shared.StoresThenRead(SIZE, "O_RDONLY", "before", STORES)
 
 WRITE = shared.WriteAfterMmap(SIZE, "O_RDWR", ("PROT_READ",), "warm", False, "other", 10, b"xyz")
-WRITTEN = {"kind": "returned", "value": 3}
+WRITTEN = returned(3)
 
 TWO = shared.TwoMappers(2 * PAGE + 1, "O_RDONLY", ("PROT_READ",), "read", "O_RDWR", ("PROT_READ",), "read", PAGE)
 A_FRAMES = (0x1000, 0x2000, 0x3000)
@@ -28,14 +32,13 @@ FRAMES = shared.StoreFrames(2 * PAGE, "before", ((PAGE, b"z"),))
 FRAMES_SEEN = shared.StoreFramesSeen((0x10, 0x20), (0x10, 0x20), (0x10, 0x20))
 
 WRITERS = shared.ManyWriters(SIZE, ("munmap", "exit"), True, ((0, 0, b"ab"), (1, 1, b"cd")))
-LEFT_MUNMAP = {"munmap": RETURNED_NONE, "ended": {"kind": "exited", "exit_code": 0}}
-LEFT_EXIT = {"munmap": None, "ended": {"kind": "exited", "exit_code": 0}}
+LEFT_MUNMAP = steps.WriterLeft(RETURNED_NONE, exited(0))
+LEFT_EXIT = steps.WriterLeft(None, exited(0))
 WRITERS_SEEN = shared.AfterWritersSeen((RETURNED_NONE, RETURNED_NONE), (LEFT_MUNMAP, LEFT_EXIT), returned(AFTER_STORES))
 
 EXIT = shared.ExitWithMapping(SIZE, STORES, "_exit", 3)
-MAPS_LINE = {"kind": "returned", "value": {"start": 4096, "end": 8192, "perms": "rw-s", "offset": 0, "device": "fe:00",
-                                            "inode": 7, "path": "/f"}}
-EXITED_3 = {"kind": "exited", "exit_code": 3}
+MAPS_LINE = returned({"start": 4096, "end": 8192, "perms": "rw-s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"})
+EXITED_3 = exited(3)
 
 OVERLAP = shared.OverlappingStores(2 * PAGE, PAGE, "other", (("first", PAGE, b"ab"), ("second", PAGE + 1, b"cd")))
 
@@ -48,13 +51,13 @@ CASES = {
     shared.judge_file_has_stores_after_publish: (PUBLISH, shared.PublishedSeen(RETURNED_NONE, AFTER_STORES), [
         shared.PublishedSeen(RETURNED_NONE, ORIGINAL),
         shared.PublishedSeen(RETURNED_NONE, AFTER_STORES[:50]),
-        shared.PublishedSeen({"kind": "returned", "value": "EINVAL"}, AFTER_STORES)]),
+        shared.PublishedSeen(returned("EINVAL"), AFTER_STORES)]),
     shared.judge_pread_sees_store: (PREAD, shared.PreadsSeen((b"ab", b"cd")), [
         shared.PreadsSeen((b"ab", ORIGINAL[1:3])), shared.PreadsSeen((b"ab",)), shared.PreadsSeen((ORIGINAL[:2], b"cd"))]),
     shared.judge_write_seen_or_not: (WRITE, shared.MappingAfterWrite(WRITTEN, returned(b"xyz")), [
         shared.MappingAfterWrite(WRITTEN, returned(b"x" + ORIGINAL[11:13])),
         shared.MappingAfterWrite(WRITTEN, SIGBUS),
-        shared.MappingAfterWrite({"kind": "returned", "value": 2}, returned(b"xyz"))]),
+        shared.MappingAfterWrite(returned(2), returned(b"xyz"))]),
     shared.judge_same_frames: (TWO, shared.FramesSeen(A_FRAMES, A_FRAMES[1:], A_FRAMES), [
         shared.FramesSeen(A_FRAMES, (0x2000, 0x9000), A_FRAMES),
         shared.FramesSeen(A_FRAMES, (0x2000, None), A_FRAMES),
@@ -72,15 +75,16 @@ CASES = {
         shared.AfterWritersSeen(WRITERS_SEEN.stores, WRITERS_SEEN.leaving, TIMEOUT),
         shared.AfterWritersSeen((RETURNED_NONE, SIGBUS), WRITERS_SEEN.leaving, returned(AFTER_STORES)),
         shared.AfterWritersSeen(WRITERS_SEEN.stores, (LEFT_EXIT, LEFT_EXIT), returned(AFTER_STORES)),
-        shared.AfterWritersSeen(WRITERS_SEEN.stores, (LEFT_MUNMAP, {"munmap": None, "ended": {"kind": "signalled", "signal": "SIGKILL"}}),
+        shared.AfterWritersSeen(WRITERS_SEEN.stores, (LEFT_MUNMAP, steps.WriterLeft(None, signalled(signal.SIGKILL))),
                                 returned(AFTER_STORES)),
         shared.AfterWritersSeen(WRITERS_SEEN.stores, (LEFT_MUNMAP,), returned(AFTER_STORES))]),
     shared.judge_stores_remain_after_exit: (EXIT, shared.ExitSeen(MAPS_LINE, EXITED_3, returned(AFTER_STORES)), [
         shared.ExitSeen(MAPS_LINE, EXITED_3, returned(ORIGINAL)),
         shared.ExitSeen(MAPS_LINE, EXITED_3, SIGBUS),
-        shared.ExitSeen(MAPS_LINE, {"kind": "exited", "exit_code": 0}, returned(AFTER_STORES)),
-        shared.ExitSeen({"kind": "returned", "value": None}, EXITED_3, returned(AFTER_STORES)),
-        shared.ExitSeen({"kind": "returned", "value": dict(MAPS_LINE["value"], perms="rw-p")}, EXITED_3, returned(AFTER_STORES))]),
+        shared.ExitSeen(MAPS_LINE, exited(0), returned(AFTER_STORES)),
+        shared.ExitSeen(MAPS_LINE, None, returned(AFTER_STORES)),  # still running
+        shared.ExitSeen(RETURNED_NONE, EXITED_3, returned(AFTER_STORES)),
+        shared.ExitSeen(returned(dict(MAPS_LINE.value, perms="rw-p")), EXITED_3, returned(AFTER_STORES))]),
     shared.judge_overlap_sees_stores: (OVERLAP, shared.OverlapSeen((RETURNED_NONE, RETURNED_NONE), (returned(b"ab"), returned(b"cd"))), [
         shared.OverlapSeen((RETURNED_NONE, RETURNED_NONE), (returned(b"ab"), returned(b"xx"))),
         shared.OverlapSeen((RETURNED_NONE, SIGBUS), (returned(b"ab"), returned(b"cd"))),

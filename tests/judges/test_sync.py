@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fixtures import sysctl
+from fixtures.outcome import returned
 from suite.scenarios import sync
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
 
 MSYNC = sync.MsyncCall(100, "MAP_SHARED", 0, 100, ("MS_SYNC", "MS_ASYNC"))
 
@@ -18,7 +20,7 @@ STORED = b"ab" + pattern(29, 100)[2:]
 DIRTY_SYNC = sync.DirtyMsync(100, STORES, 0, 100, ("MS_SYNC",))
 DIRTY_SYNC_INVALIDATE = sync.DirtyMsync(100, STORES, 0, 100, ("MS_SYNC", "MS_INVALIDATE"))
 DIRTY_ASYNC = sync.DirtyMsync(100, STORES, 0, 100, ("MS_ASYNC",))
-QUIET = dict(sync.QUIET_FLUSHER)
+QUIET = dict(sysctl.WRITEBACK_HELD_OFF)
 BRISK = dict(sync.BRISK_FLUSHER)
 
 BEHIND = sync.BehindCache(2, 1, 1, 7, "MAP_SHARED", "other", ("MS_SYNC", "MS_INVALIDATE"))
@@ -59,10 +61,9 @@ CASES = {
     sync.judge_invalidate_shows_new_contents: (BEHIND, BEHIND_SEEN, [
         sync.BehindCacheSeen(None, OLD, OLD, RETURNED_NONE, OLD, NEW),
         sync.BehindCacheSeen(None, OLD, OLD, RETURNED_NONE, NEW, OLD),
-        sync.BehindCacheSeen(None, OLD, NEW, {"kind": "returned", "value": "EBUSY"}, NEW, NEW),
+        sync.BehindCacheSeen(None, OLD, NEW, returned("EBUSY"), NEW, NEW),
         sync.BehindCacheSeen(None, OLD, NEW, RETURNED_NONE, SIGBUS, NEW),
-        sync.BehindCacheSeen("open(O_DIRECT) fails with EINVAL", OLD, {"kind": "not-run"}, {"kind": "not-run"},
-                             {"kind": "not-run"}, None)]),
+        sync.BehindCacheSeen("open(O_DIRECT) fails with EINVAL", OLD, None, None, None, None)]),
     sync.judge_unaligned_length_ok: (ALIGNED, sync.AlignedMsyncSeen(None, stat(1), stat(0)), [
         sync.AlignedMsyncSeen("EINVAL", stat(1), stat(1)),
         sync.AlignedMsyncSeen(None, stat(1), stat(1)),
@@ -78,7 +79,7 @@ CASES = {
         sync.WrittenBackSeen(BRISK, stat(1), None, stat(0, 1)),
         sync.WrittenBackSeen(BRISK, stat(1), sync.WRITEBACK_BOUND + 1, stat(0))]),
     sync.judge_private_msync_leaves_file: (PRIVATE, sync.PrivateMsyncSeen(RETURNED_NONE, PRIVATE_ORIGINAL, returned(PRIVATE_ORIGINAL)), [
-        sync.PrivateMsyncSeen({"kind": "returned", "value": "EINVAL"}, PRIVATE_ORIGINAL, returned(PRIVATE_ORIGINAL)),
+        sync.PrivateMsyncSeen(returned("EINVAL"), PRIVATE_ORIGINAL, returned(PRIVATE_ORIGINAL)),
         sync.PrivateMsyncSeen(RETURNED_NONE, b"ab" + PRIVATE_ORIGINAL[2:], returned(PRIVATE_ORIGINAL)),
         sync.PrivateMsyncSeen(RETURNED_NONE, PRIVATE_ORIGINAL, returned(b"ab" + PRIVATE_ORIGINAL[2:])),
         sync.PrivateMsyncSeen(RETURNED_NONE, PRIVATE_ORIGINAL, SIGBUS)]),

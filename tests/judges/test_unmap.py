@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from fixtures.outcome import returned
 from suite.scenarios import unmap
 from suite.strategies import PAGE, pattern
-from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, returned, self_tests
+from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
 ENTRY = {"start": 0, "end": PAGE, "perms": "rw-s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"}
-MAPPED = {"kind": "returned", "value": ENTRY}
+MAPPED = returned(ENTRY)
 
 AFTER = unmap.AfterMunmap("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, 100, ((0, "read"), (4095, "write")))
 
@@ -42,7 +43,7 @@ CASES = {
         unmap.PartialMunmapSeen(None, ("rw-s",) * 3, PARTIAL_SEEN.entries, tuple(PAGES), PARTIAL_SEEN.writes),
         unmap.PartialMunmapSeen(None, ("rw-s",) * 3, (RETURNED_NONE, RETURNED_NONE, MAPPED), (SIGSEGV, SIGSEGV, PAGES[2]),
                                 (SIGSEGV, SIGSEGV, RETURNED_NONE)),
-        unmap.PartialMunmapSeen(None, ("rw-s",) * 3, ({"kind": "returned", "value": dict(ENTRY, perms="r--s")}, RETURNED_NONE, MAPPED),
+        unmap.PartialMunmapSeen(None, ("rw-s",) * 3, (returned(dict(ENTRY, perms="r--s")), RETURNED_NONE, MAPPED),
                                 PARTIAL_SEEN.reads, PARTIAL_SEEN.writes),
         unmap.PartialMunmapSeen(None, ("rw-s",) * 3, PARTIAL_SEEN.entries, (PAGES[0], SIGSEGV, returned(bytes(PAGE))),
                                 PARTIAL_SEEN.writes),

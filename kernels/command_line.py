@@ -1,0 +1,138 @@
+"""python -m kernels: the suite, unchanged, under other Linux kernels in QEMU guests, and one matrix.
+
+The command line: which kernels (``--kernel``), filesystems (``--fs``), Hypothesis profile, time limits and
+accelerator; anything after ``--`` goes to pytest in every run. ``--help`` lists every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import settings
+
+from fixtures import provision
+from harness import profiles  # noqa: F401  (registers the profiles --profile names)
+from kernels import CHECKOUT
+from kernels.packages import DEFAULT_CACHE, PACKAGE_RE, SERIES_RE
+
+DEFAULT_KERNELS = ("6.1", "6.12")
+DEFAULT_PROFILE = "kernel-matrix"
+# pytest options the runner sets itself (per run): a user giving them would break the matrix.
+RESERVED = ("--fs", "--target-dir", "--report", "--report-html", "--hypothesis-profile", "-n", "--numprocesses")
+
+
+class UsageError(Exception):
+    """A bad command line; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, not the usage block
+        raise UsageError(message)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def parser() -> _Parser:
+    p = _Parser(prog="python -m kernels", description=__doc__.splitlines()[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="Anything after -- goes to pytest in every run (e.g. -- -k 'BUS or SYNC').")
+    p.add_argument("--kernel", action="append", default=[], metavar="SPEC",
+                   help="a guest kernel: a Debian series (6.1, 6.12: the newest generic -amd64 package in the apt "
+                        "sources), a package name (linux-image-6.1.0-56-amd64) or a .deb file; repeatable "
+                        f"(default: {' and '.join(DEFAULT_KERNELS)})")
+    p.add_argument("--host", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the suite on the host too, its kernel beside the guests' (default; --no-host: guests only)")
+    p.add_argument("--fs", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="filesystems every run provisions (default: all the suite knows; a kernel that lacks one "
+                        "reports it unsupported)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME",
+                   help=f"Hypothesis profile of every run (default {DEFAULT_PROFILE}; kernel-smoke: one example per claim)")
+    p.add_argument("--timeout", type=_positive, default=7200, metavar="S",
+                   help="seconds each run's suite may take; then it is stopped, the claims it did not reach become "
+                        "error cells (default 7200)")
+    p.add_argument("--boot-timeout", type=_positive, default=300, metavar="S",
+                   help="seconds a guest kernel has to reach its init (default 300)")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                   help="QEMU accelerator: auto (KVM when a probe boot works, else TCG), kvm, tcg")
+    p.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="N",
+                   help="runs at the same time, each on one CPU (guests first, then the host; default: the host's CPUs)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
+                   help=f"kernel packages, initramfs images and run directories (default {DEFAULT_CACHE})")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where the reports go (default reports/out/kernel-matrix-<time>/)")
+    p.add_argument("--keep", action="store_true", help="keep each guest's directory (scratch disk, shares, job) for debugging")
+    return p
+
+
+@dataclass
+class Options:
+    kernels: list[str]
+    host: bool
+    fs: list[str]
+    profile: str
+    timeout: float
+    boot_timeout: float
+    accel: str
+    jobs: int
+    cache: Path
+    out: Path
+    keep: bool
+    pytest_args: list[str] = field(default_factory=list)
+
+
+def matrix_filesystems(values: list[str]) -> list[str]:
+    """--fs values -> filesystem names; 'all' (the default) is every filesystem the suite knows (a guest's kernel
+    may provide one the host's lacks)."""
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()] or ["all"]
+    known = list(provision.FILESYSTEMS)
+    expanded = []
+    for name in names:
+        expanded += known if name == "all" else [name]
+    unknown = [n for n in expanded if n not in known]
+    if unknown:
+        raise UsageError(f"unknown filesystem {', '.join(dict.fromkeys(unknown))} (known: {', '.join(known)})")
+    return list(dict.fromkeys(expanded))
+
+
+def parse(argv: list[str]) -> Options:
+    own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    args = parser().parse_args(own)
+    for arg in pytest_args:
+        if arg.split("=")[0] in RESERVED or re.match(r"^-n\d", arg):
+            raise UsageError(f"pytest option {arg.split('=')[0]} is set by the kernel matrix (use its own options)")
+    try:
+        settings.get_profile(args.profile)
+    except Exception:
+        raise UsageError(f"unknown Hypothesis profile {args.profile!r} (kernel-matrix, kernel-smoke, ci, dev, thorough)") from None
+    kernels = list(dict.fromkeys(args.kernel)) or list(DEFAULT_KERNELS)
+    for spec in kernels:
+        if not (spec.endswith(".deb") or SERIES_RE.match(spec) or PACKAGE_RE.match(spec)):
+            raise UsageError(f"--kernel {spec}: give a series (6.1, 6.12), a package (linux-image-6.1.0-56-amd64) or a .deb file")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or CHECKOUT / "reports" / "out" / f"kernel-matrix-{stamp}"
+    return Options(kernels=kernels, host=args.host, fs=matrix_filesystems(args.fs), profile=args.profile,
+                   timeout=args.timeout, boot_timeout=args.boot_timeout, accel=args.accel, jobs=args.jobs,
+                   cache=args.cache.resolve(), out=out.resolve(), keep=args.keep, pytest_args=pytest_args)

@@ -1,0 +1,90 @@
+"""The requirements registry (harness/requirements.py): one vocabulary for what a claim's test needs of its target,
+each measured once per target by a probe in fixtures/capabilities.py. (A claim requiring what its target lacks is
+unsupported: tests/test_verdicts.py; the catalog rejects an unknown requirement: tests/test_catalog.py.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from fixtures import capabilities
+from fixtures.platform import fs_identity
+from harness.catalog import catalog
+from harness.requirements import REQUIREMENTS, lacking
+from harness.targets import Target
+
+READ_ONLY_IMAGE = {"type": "squashfs", "mount_type": "squashfs", "block_size": 4096, "noexec": False,
+                   "provisioned": {"name": "squashfs", "read_only": True}}
+
+
+def test_every_requirement_says_what_a_test_needs_and_names_its_probe():
+    for name, requirement in REQUIREMENTS.items():
+        assert requirement.name == name and re.fullmatch(r"[a-z]+(-[a-z]+)*", name)
+        assert requirement.needs.startswith("its test ")
+        assert callable(requirement.probe) and requirement.probe.__module__ == "fixtures.capabilities"
+
+
+def test_every_claim_requires_base_page_files():
+    # hugetlbfs made every claim unsupported; each claim says so until its test handles whole huge-page files
+    assert [claim.id for claim in catalog().claims if "base-page-files" not in claim.requires] == []
+
+
+def test_a_local_directory_meets_the_file_requirements_and_the_probes_leave_no_file(tmp_path):
+    lacks = lacking(tmp_path, fs_identity(str(tmp_path)).as_dict())
+    assert not {"base-page-files", "writable-file", "writable-shared-mapping", "sparse-files"} & set(lacks)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_image_lacks_what_needs_a_written_file_and_nothing_is_made_there():
+    lacks = lacking(Path("/nonexistent"), READ_ONLY_IMAGE)
+    for name in ("writable-file", "writable-shared-mapping", "page-cache-evictable", "writeback-observable",
+                 "backing-device", "sparse-files"):
+        assert lacks[name] == "squashfs is a read-only filesystem image"
+
+
+def test_hugetlbfs_lacks_base_page_files_and_says_how_big_its_pages_are():
+    assert capabilities.huge_page_files(Path("/d"), {"type": "hugetlbfs", "block_size": 2 << 20}) == (
+        "hugetlbfs: its files are whole 2 MiB pages, sized by ftruncate() and filled through mappings only "
+        "(no write())")
+    assert capabilities.huge_page_files(Path("/d"), {"type": "ext4", "block_size": 4096}) is None
+
+
+def test_a_noexec_mount_lacks_exec_allowed(tmp_path):
+    assert "noexec" in capabilities.exec_refused(tmp_path, {"noexec": True})
+    assert capabilities.exec_refused(tmp_path, {"noexec": False}) is None
+
+
+def test_overlayfs_lacks_an_observable_page_cache_and_write_back():
+    assert capabilities.page_cache_elsewhere(Path("/d"), {"type": "overlayfs"}).startswith("overlayfs: a mapping")
+    assert capabilities.writeback_unobservable(Path("/d"), {"type": "overlayfs"}).startswith("overlayfs: a mapping")
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir() or fs_identity("/dev/shm").type != "tmpfs",
+                    reason="no tmpfs at /dev/shm")
+def test_tmpfs_pages_cannot_be_evicted_nor_changed_behind_the_cache():
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as directory:
+        fs = fs_identity(directory).as_dict()
+        assert "tmpfs keeps them" in capabilities.pages_stay_cached(Path(directory), fs)
+        assert "no backing device" in capabilities.direct_write_refused(Path(directory), fs)
+        assert list(Path(directory).iterdir()) == []
+
+
+def test_a_probe_that_fails_measures_a_lack(tmp_path, monkeypatch):
+    def refused(run_dir, fs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setitem(REQUIREMENTS, "sparse-files", dataclasses.replace(REQUIREMENTS["sparse-files"], probe=refused))
+    assert lacking(tmp_path, fs_identity(str(tmp_path)).as_dict())["sparse-files"] == \
+        "its probe fails here with EINVAL (Invalid argument)"
+
+
+def test_a_target_meets_what_it_does_not_lack_and_only_registered_requirements():
+    target = Target("t", "/d", "/d/run", {"lacks": {"pagemap-frames": "zeros"}}, "/d/run")
+    assert not target.meets("pagemap-frames") and target.meets("sysctl-writable")
+    with pytest.raises(KeyError, match="a-fast-disk"):
+        target.meets("a-fast-disk")
