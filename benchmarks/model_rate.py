@@ -31,7 +31,8 @@ from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 from fixtures import provision  # noqa: E402
 from fixtures.files import Workspace  # noqa: E402
 from fixtures.platform import fs_identity  # noqa: E402
-from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, fs_names_for_model, platform_for  # noqa: E402
+from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats  # noqa: E402
+from suite.model.platform_choice import fs_names_for_model, platform_for  # noqa: E402
 
 
 def machine_rate(directory: Path, steps: int, length: int, provisioned: dict | None = None) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import provision
+from fixtures import mounts, provision
 from fixtures.files import TargetError, check_target_dir, make_run_dir, remove_run_dir
 from fixtures.platform import fs_identity, unprovisioned_fs_identity
 from harness.requirements import REQUIREMENTS, lacking
@@ -178,7 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.mmapconf_ledger, filesystems = provision.provision(names, Path.cwd())
         config.mmapconf_targets = _make_targets(config.getoption("target_dir"), filesystems,
                                                 config.mmapconf_ledger.root if config.mmapconf_ledger else None)
-    except (TargetError, provision.ProvisionError) as error:
+    except (TargetError, mounts.ProvisionError) as error:
         _teardown(config)
         raise pytest.UsageError(str(error)) from None
     except BaseException:

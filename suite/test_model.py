@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from suite.model.machine import fs_names_for_model, platform_for
+from suite.model.platform_choice import fs_names_for_model, platform_for
 from suite.scenarios import model as scenario
 from harness.findings import ClaimRefuted
 

@@ -25,8 +25,10 @@ from fixtures.platform import fs_identity, host_identity
 from harness.catalog import catalog
 from harness.expectations import EXPECTATIONS_DIR, expectation_for
 from suite.model import reference
-from suite.model.machine import ModelMachine, platform_for, steps_in
+from suite.model.machine import ModelMachine
+from suite.model.platform_choice import platform_for
 from suite.model.reference import INACCESSIBLE, STORE, TRUNC_ZERO, Image, Model, Platform, origin
+from suite.model.reproduction import steps_in
 from suite.scenarios import model as scenario
 
 ROOT = Path(__file__).resolve().parent.parent

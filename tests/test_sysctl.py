@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from fixtures import provision, sysctl
+from fixtures import mounts, sysctl
 from fixtures.files import make_run_dir, remove_run_dir
 from fixtures.probe import probe
 
@@ -81,7 +81,7 @@ def test_a_value_left_by_a_killed_run_is_restored_by_a_run_in_another_directory(
 
 def _scratch_ledger_torn_down_inside_override(records, parent):
     with sysctl.override({NAME: sysctl.read(NAME)}, records):
-        provision.ProvisioningLedger.create(parent).teardown()  # as a durability test's scratch mount does, in its flusher block
+        mounts.ProvisioningLedger.create(parent).teardown()  # as a durability test's scratch mount does, in its flusher block
     return "done"
 
 

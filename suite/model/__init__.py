@@ -1,2 +1,4 @@
-"""The model-based test: a reference model of one file and its mappings (reference.py) and the Hypothesis
-state machine that runs random operation sequences against it on a real file (machine.py)."""
+"""The model-based test: a reference model of one file and its mappings (reference.py), the Hypothesis
+state machine that runs random operation sequences against it on a real file (machine.py), the platform's
+alternatives it takes from the expectations (platform_choice.py), and a shrunk failure as a script
+(reproduction.py)."""

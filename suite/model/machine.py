@@ -12,7 +12,7 @@ memory for real only after the same read showed the page accessible.
 A difference raises ``ModelDiscrepancy`` naming the catalog claim whose
 invariant broke. Every rule ends with the check, so the steps Hypothesis
 prints for a shrunk failure (``state = ModelMachine(); state.truncate(...)``)
-are a runnable reproduction: ``reproduction()`` turns them into a script.
+are a runnable reproduction: suite/model/reproduction.py turns them into a script.
 
 Cost: at most one fork per step: a rule run ``by="child"`` (or ``in_child``)
 forks one child, and the second process is forked once per example, in the
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform as platform_module
 import signal
 import tempfile
 from dataclasses import dataclass, field
@@ -34,9 +33,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from fixtures import libc, procmem
 from fixtures.files import Workspace
-from fixtures.platform import fs_identity, kernel_upstream
+from fixtures.platform import fs_identity
 from fixtures.probe import Child, probe
-from harness.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names_in_expectations, kernel_in_range
+from suite.model.platform_choice import platform_for
 from suite.model.reference import Discrepancy, Model, Platform
 from suite.strategies import PAGE, file_sizes, pattern
 
@@ -76,76 +75,6 @@ class ModelDiscrepancy(AssertionError):
         super().__init__(f"{claim}: {detail}")
         self.claim = claim
         self.detail = detail
-
-
-# -- the platform's alternatives, from the expectations -------------------------------------------
-
-
-def _alternative(directory: Path, claim: str, os_name: str, release: str, fs: tuple[str, ...]) -> str | None:
-    """The alternative recorded for an impl claim on this platform; failing an entry for this filesystem,
-    the one every entry for this OS and kernel agrees on (those for every filesystem if there are any, else those
-    naming one alternative; None if there is none, or they disagree).
-
-    Where this filesystem's entry records several alternatives (overlayfs: a mapping made before the file's
-    copy-up keeps the lower file), the one every entry agrees on, if it is among them: the model's file is
-    opened read-write before anything maps it, so it is always the copied-up file."""
-    entries = [e for e in expectations(directory) if e.claim == claim and e.verdict == "observed"
-               and (not e.os or e.os == os_name) and kernel_in_range(release, e.kernel)]
-    found = {e.alternatives for e in [e for e in entries if not e.fs] or [e for e in entries if len(e.alternatives) == 1]}
-    agreed = next(iter(found))[0] if len(found) == 1 and len(next(iter(found))) == 1 else None
-    entry = expectation_for(directory, claim, os_name, release, fs)
-    if entry is not None and len(entry.alternatives) == 1:
-        return entry.alternatives[0]
-    if entry is not None:
-        return agreed if agreed in entry.alternatives else None
-    return agreed
-
-
-def fs_names_for_model(fs: dict) -> tuple[str, ...]:
-    """The names whose expectations the model takes on a target with this filesystem identity
-    (fs_names_in_expectations()).
-
-    The machine opens its file read-write before anything maps it, so on an overlay every mapping is of the copy
-    in the upper layer: the upper layer's filesystem (the alternatives recorded for overlayfs are those of
-    mappings of the lower file)."""
-    upper = (fs.get("provisioned") or {}).get("upper_on")
-    return (upper,) if upper else fs_names_in_expectations(fs)
-
-
-def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:
-    """The model's Platform for this OS, kernel and filesystem (``fs``: the names it goes by,
-    fs_names_in_expectations()), and what it took from where (for reports).
-
-    Returns (None, taken) when an alternative the model needs is not recorded or not one it encodes;
-    ``taken["unsupported"]`` says which."""
-    uname = platform_module.uname()
-    os_name, release = uname.system, kernel_upstream(uname.release, uname.version)
-    needed = {
-        "bus5_untouched": "BUS-5/untouched", "bus5_copied": "BUS-5/copied", "priv4": "PRIV-4/read",
-        "priv4_untouched": "PRIV-4/untouched", "priv6": "PRIV-6", "shared4": "SHARED-4",
-        "msync_no_sync_flag": "SYNC-7/no-sync-flag", "madvise": "PAGE-4/conventional",
-    }
-    taken: dict = {}
-    values: dict = {}
-    for name, claim in needed.items():
-        alternative = _alternative(directory, claim, os_name, release, fs)
-        taken[claim] = alternative
-        if alternative is None:
-            taken["unsupported"] = f"no single recorded alternative of {claim} for {os_name} {release} on {fs[-1]}"
-            return None, taken
-        values[name] = alternative
-    if values.pop("priv4_untouched") != values["priv4"]:
-        taken["unsupported"] = "PRIV-4/untouched and PRIV-4/read take different alternatives here"
-        return None, taken
-    eof3 = expectation_for(directory, "EOF-3", os_name, release, fs)
-    values["eof3_zeroes"] = eof3 is None or eof3.verdict != "refuted"
-    taken["EOF-3"] = "holds" if values["eof3_zeroes"] else "refuted"
-    chosen = Platform(**values)
-    reason = chosen.unsupported()
-    if reason:
-        taken["unsupported"] = reason
-        return None, taken
-    return chosen, taken
 
 
 # -- what runs in the other processes (module level: children run picklable calls) -----------------
@@ -643,23 +572,3 @@ class ModelMachine(RuleBasedStateMachine):
         procmem.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-
-# -- the shrunk failure, as a script ----------------------------------------------------------------
-
-
-def reproduction(notes: list[str], machine: type, directory: str) -> str:
-    """The steps Hypothesis printed for the minimal failing sequence, as a runnable Python script."""
-    lines = [line for note in notes for line in note.splitlines()]
-    steps = [line for line in lines if line.startswith("state.")]
-    script = ["# run from the mmapconf checkout's top directory, e.g. python - < this-file",
-              f"from {machine.__module__} import {machine.__qualname__}",
-              f"state = {machine.__qualname__}(directory={directory!r})"]
-    body = [s for s in steps if s != "state.teardown()"]
-    script += ["try:"] + [f"    {s}" for s in body] + ["finally:", "    state.teardown()"]
-    return "\n".join(script)
-
-
-def steps_in(repro: str) -> int:
-    """How many operations a reproduction runs."""
-    return sum(1 for line in repro.splitlines() if line.strip().startswith("state.") and "teardown" not in line)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from fixtures import crash, libc, provision, sysctl
+from fixtures import crash, libc, mounts, sysctl
 from fixtures.files import Workspace
 from fixtures.outcome import EXITED, Outcome, SetUpFailed, exited, returned
 from fixtures.probe import Child, probe
@@ -371,7 +371,7 @@ def store_exit_unmount(workspace: Workspace, state_dir: Path, scratch: Path, fs:
     its image mounted again read-only, and the file is read from it."""
     where = crash.BlockTarget.of(fs)
     with sysctl.override(sysctl.WRITEBACK_HELD_OFF), crash.filesystem_image(where, scratch / "image") as image:
-        with provision.scratch_mount(image, where.fs_type, where.mount_options, state_dir) as point:
+        with mounts.scratch_mount(image, where.fs_type, where.mount_options, state_dir) as point:
             point.chmod(0o700)
             path = point / "file"
             path.write_bytes(old_contents(case.file_size))

@@ -16,8 +16,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from fixtures.files import Workspace
 from harness.catalog import catalog
-from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats, reproduction, steps_in
+from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats
 from suite.model.reference import Platform
+from suite.model.reproduction import reproduction, steps_in
 from harness.findings import Finding, holds, refuted
 
 
