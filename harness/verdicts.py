@@ -16,7 +16,7 @@ finding to ``conformance.judge``; at the end of the test the verdict is:
 
 The verdict travels to the controlling process in the report's
 ``user_properties`` (through pytest-forked and xdist alike). Expectations
-(suite/expectations.py) decide whether it counts as a pass.
+(harness/expectations.py) decide whether it counts as a pass.
 """
 
 from __future__ import annotations
