@@ -48,6 +48,7 @@ def test_a_failed_libc_call_is_matched_by_errno_and_call():
     outcome = probe(_refused_mmap)
     assert outcome.failed_with(errno.EINVAL, call="mmap") and not outcome.failed_with(errno.EINVAL, call="munmap")
     assert not outcome.ok and not outcome.killed_by(signal.SIGBUS) and outcome.errno_name == "EINVAL"
+    assert not outcome.ended_by_exit and probe(_exit_with, 3).ended_by_exit
 
 
 def test_value_or_raise_returns_the_value_or_raises_set_up_failed_carrying_the_outcome():

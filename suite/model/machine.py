@@ -215,10 +215,7 @@ class ModelMachine(RuleBasedStateMachine):
         return self._other
 
     def _other_call(self, fn, *args):
-        outcome = self.other.call(fn, *args)
-        if outcome.kind != "returned":
-            raise RuntimeError(f"the second process's {fn.__name__} {outcome.describe()}")
-        return outcome.value
+        return self.other.call(fn, *args).value_or_raise(f"the second process's {fn.__name__}")
 
     def _pick(self, holder: str, which: int, shared: bool | None = None) -> int:
         live = self.model.live(holder, shared)
@@ -388,7 +385,7 @@ class ModelMachine(RuleBasedStateMachine):
         self._step("other_mmap", locals())
         offset, length, _ = self._mmap_args(shared, page, pages, trim)
         outcome = self.other.call(other_map, shared, offset, length)
-        if outcome.kind != "returned":
+        if not outcome.ok:
             raise self._found("GEOM-2", f"the second process's mmap(offset {offset}, length {length}) "
                                              f"{outcome.describe()}")
         map_id = self.model.mmap("other", shared, page, pages)
@@ -459,7 +456,7 @@ class ModelMachine(RuleBasedStateMachine):
             failed = None if result.ok else result.errno_name
         else:
             outcome = self.other.call(other_unmap, addr, length)
-            failed = None if outcome.kind == "returned" else outcome.describe()
+            failed = None if outcome.ok else outcome.describe()
         if failed:
             raise self._found("UNMAP-3", f"munmap of pages {first}..{first + count - 1} of m{map_id}: {failed}")
         self.model.munmap(map_id, first, count)
@@ -538,16 +535,14 @@ class ModelMachine(RuleBasedStateMachine):
         try:
             outcome = probe(child_step, op, args, runs)
             if op == "store-expecting-sigbus":
-                if outcome.kind == "signalled" and outcome.signal == signal.SIGBUS:
+                if outcome.killed_by(signal.SIGBUS):
                     return
                 map_id, index = args[2], args[3]
-                if outcome.kind == "returned":  # the store went through: the page was accessible after all
+                if outcome.ok:  # the store went through: the page was accessible after all
                     self._fail(self.model.check_view(map_id, index, b"\0" * PAGE))
                 raise self._found("BUS-1", f"a fork child's store to page {index} of m{map_id}, wholly past "
                                                 f"EOF {self.model.size}, {outcome.describe()}; the model says SIGBUS")
-            if outcome.kind != "returned":
-                raise RuntimeError(f"the fork child {outcome.describe()}: {outcome.error or ''}")
-            status, seen = outcome.value
+            status, seen = outcome.value_or_raise("the fork child's step")
             if status == "inaccessible":
                 map_id, at, length = args[2:5]
                 for index in range(at // PAGE, (at + length - 1) // PAGE + 1):

@@ -20,7 +20,7 @@ from typing import Iterator
 
 from fixtures import crash, libc, mounts, sysctl
 from fixtures.files import Workspace
-from fixtures.outcome import EXITED, Outcome, SetUpFailed, exited, returned
+from fixtures.outcome import Outcome, SetUpFailed, exited, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.strategies import PAGE, pattern
@@ -211,7 +211,7 @@ def unsynced_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs
                     with Child() as writer:
                         writer.call(map_and_store, str(path), case.file_size, case.seed, case.stores) \
                             .value_or_raise("set-up: the writer's mmap and stores")
-                    if writer.ended.kind != EXITED:
+                    if not writer.ended.ended_by_exit:
                         raise SetUpFailed("set-up: the writer's exit", writer.ended)
                     mapping = None
                 else:
