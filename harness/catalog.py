@@ -21,7 +21,8 @@ from pathlib import Path
 
 from harness.requirements import REQUIREMENTS
 
-CLAIMS_DIR = Path(__file__).resolve().parents[1] / "suite" / "claims"
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS_DIR = ROOT / "suite" / "claims"
 INVENTORY = CLAIMS_DIR / "inventory.md"
 
 KINDS = ("normative", "impl", "derived")
@@ -36,6 +37,13 @@ OPTIONAL = ("preconditions", "requires", "alternatives", "derived_from", "contra
 
 class CatalogError(Exception):
     """The catalog (or an entry given to the loader) is malformed."""
+
+
+def shown_path(path: Path) -> str:
+    """A data file as messages name it: from the checkout's root when inside it (the claims and the expectations
+    both have an open.toml), else as given."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ def read_inventory_ids(path: Path = INVENTORY) -> frozenset[str]:
         if match:
             ids.add(match.group(1))
     if not ids:
-        raise CatalogError(f"{path}: no inventory IDs found")
+        raise CatalogError(f"{shown_path(path)}: no inventory IDs found")
     return frozenset(ids)
 
 
@@ -209,21 +217,22 @@ def load_catalog(claims_dir: Path = CLAIMS_DIR, inventory: Path = INVENTORY) -> 
     seen: dict[str, str] = {}
     files = sorted(claims_dir.glob("*.toml"))
     if not files:
-        raise CatalogError(f"{claims_dir}: no claim files")
+        raise CatalogError(f"{shown_path(claims_dir)}: no claim files")
     for path in files:
+        shown = shown_path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as error:
-            raise CatalogError(f"{path.name}: {error}") from None
+            raise CatalogError(f"{shown}: {error}") from None
         if set(data) != {"claim"} or not isinstance(data["claim"], list):
-            raise CatalogError(f"{path.name}: a claim file holds only [[claim]] tables")
+            raise CatalogError(f"{shown}: a claim file holds only [[claim]] tables")
         for index, entry in enumerate(data["claim"]):
-            claim = parse_claim(entry, path.stem, inventory_ids, f"{path.name} claim #{index + 1}")
+            claim = parse_claim(entry, path.stem, inventory_ids, f"{shown} claim #{index + 1}")
             if claim.id in seen:
-                raise CatalogError(f"{path.name}: duplicate claim id {claim.id} (also in {seen[claim.id]})")
+                raise CatalogError(f"{shown}: duplicate claim id {claim.id} (also in {seen[claim.id]})")
             if claim.name in {c.name for c in claims}:
-                raise CatalogError(f"{path.name}: duplicate claim name {claim.name}")
-            seen[claim.id] = path.name
+                raise CatalogError(f"{shown}: duplicate claim name {claim.name}")
+            seen[claim.id] = shown
             claims.append(claim)
     claims.sort(key=lambda c: _id_order(c.id))
     return Catalog(tuple(claims), inventory_ids)

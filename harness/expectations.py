@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from fixtures.platform import kernel_version_tuple
-from harness.catalog import Catalog, CatalogError, catalog
+from harness.catalog import Catalog, CatalogError, catalog, shown_path
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "suite" / "expectations"
 FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "reason", "reference"}
@@ -78,7 +78,9 @@ def kernel_in_range(release: str, spec: str) -> bool:
     return True
 
 
-def parse_expectation(entry: dict, cat: Catalog, where: str) -> Expectation:
+def parse_expectation(entry: dict, cat: Catalog, path: Path, number: int) -> Expectation:
+    """Validate entry ``number`` (from 1) of the expectation file ``path`` and build an Expectation from it."""
+    where = f"{shown_path(path)} entry #{number}"
     unknown = set(entry) - FIELDS
     if unknown:
         raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -102,20 +104,23 @@ def parse_expectation(entry: dict, cat: Catalog, where: str) -> Expectation:
     if not isinstance(fs, list) or not all(isinstance(f, str) for f in fs):
         raise CatalogError(f"{where}: 'fs' must be a list of filesystem types")
     return Expectation(claim.id, verdict, alternatives, entry.get("os", ""), kernel, tuple(fs),
-                       entry["reason"].strip(), entry["reference"].strip(), where.split(" ")[0])
+                       entry["reason"].strip(), entry["reference"].strip(), path.name)
 
 
 def load_expectations(cat: Catalog, directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
+    if not directory.is_dir():  # a mistyped --expectations must not mean "no expectations"
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise CatalogError(f"expectations directory {directory} {problem} (expectation files: suite/expectations/*.toml)")
     expectations = []
     for path in sorted(directory.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as error:
-            raise CatalogError(f"{path.name}: {error}") from None
+            raise CatalogError(f"{shown_path(path)}: {error}") from None
         if set(data) - {"expect"}:
-            raise CatalogError(f"{path.name}: an expectation file holds only [[expect]] tables")
+            raise CatalogError(f"{shown_path(path)}: an expectation file holds only [[expect]] tables")
         for index, entry in enumerate(data.get("expect", [])):
-            expectations.append(parse_expectation(entry, cat, f"{path.name} entry #{index + 1}"))
+            expectations.append(parse_expectation(entry, cat, path, index + 1))
     return tuple(expectations)
 
 

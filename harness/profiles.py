@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
 
 _COMMON = dict(
     deadline=None,
@@ -20,9 +22,6 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
-settings.register_profile("dev", max_examples=40, **_COMMON)
-settings.register_profile("ci", max_examples=40, derandomize=True, database=None, **_COMMON)
-settings.register_profile("thorough", max_examples=500, **_COMMON)
 # The kernel matrix (python -m kernels) runs every claim on every filesystem in emulated guests
 # (QEMU TCG: Python runs 30-80 times slower): few examples, derandomized so that every kernel gets the same
 # examples and a verdict that differs between kernels is the kernels' difference, not the draw's; no shrink
@@ -31,7 +30,27 @@ settings.register_profile("thorough", max_examples=500, **_COMMON)
 # works (CI).
 _KERNEL_MATRIX = dict(_COMMON, derandomize=True, database=None,
                       phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target))
-settings.register_profile("kernel-matrix", max_examples=3, **_KERNEL_MATRIX)
-settings.register_profile("kernel-smoke", max_examples=1, **_KERNEL_MATRIX)
+PROFILES = {
+    "dev": dict(max_examples=40, **_COMMON),
+    "ci": dict(max_examples=40, derandomize=True, database=None, **_COMMON),
+    "thorough": dict(max_examples=500, **_COMMON),
+    "kernel-matrix": dict(max_examples=3, **_KERNEL_MATRIX),
+    "kernel-smoke": dict(max_examples=1, **_KERNEL_MATRIX),
+}
+for profile, options in PROFILES.items():
+    settings.register_profile(profile, **options)
 # Hypothesis' own --hypothesis-profile option, applied at configure time, overrides this default.
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """An unknown profile is a usage error before the run (Hypothesis' plugin would fail with an internal error)."""
+    name = config.getoption("hypothesis_profile", None)
+    if name is None:
+        return
+    try:
+        settings.get_profile(name)
+    except InvalidArgument:
+        raise pytest.UsageError(f"--hypothesis-profile {name}: no such profile; "
+                                f"the profiles are {', '.join(PROFILES)}") from None

@@ -29,6 +29,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-html", metavar="PATH", default=None, help="also write the report as an HTML page to PATH")
 
 
+OUTPUTS = (("report", "--report"), ("report_html", "--report-html"))
+
+
+def _open_output(path: Path, flags: int) -> int:
+    """A descriptor to write ``path``, never through a symbolic link (in /tmp or /dev/shm another user may have
+    planted one to make this run overwrite a file of the link's choosing)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | flags, 0o644)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a file could not be written at ``path``, found by opening it for appending as the run will write it
+    (a file this made is removed again; an existing one is left as it was)."""
+    if path.is_symlink():
+        return "is a symbolic link (a report is never written through one)"
+    if path.is_dir():
+        return "is a directory"
+    if path.exists() and path.stat().st_uid != os.geteuid():
+        return "belongs to another user"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:
+        return f"{error.filename} is not a directory"
+    except OSError as error:
+        return f"cannot make the directory {error.filename}: {error.strerror}"
+    made = not path.exists()
+    try:
+        os.close(_open_output(path, os.O_APPEND))
+    except OSError as error:
+        return f"cannot write the file: {error.strerror}"
+    if made:
+        path.unlink()
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """An output the run could not write is a usage error before the run, not a line after it."""
+    if is_worker(config):
+        return
+    for option, flag in OUTPUTS:
+        path = config.getoption(option)
+        problem = unwritable(Path(path)) if path else None
+        if problem:
+            raise pytest.UsageError(f"{flag} {path}: {problem}")
+
+
 class Results:
     def __init__(self, config: pytest.Config):
         self.config = config
@@ -38,6 +84,7 @@ class Results:
         self.path: Path | None = None
         self.html_path: Path | None = None
         self.document: dict | None = None
+        self.unwritten: list[str] = []  # the outputs that could not be written after all (a full disk)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
@@ -81,13 +128,16 @@ class Results:
         html_option = self.config.getoption("report_html")
         if html_option:
             self.html_path = self._write(Path(html_option), html.render(matrix.from_run(self.document)))
+        if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # the run did not leave what was asked of it
 
     def _write(self, path: Path, text: str) -> Path | None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            with os.fdopen(_open_output(path, os.O_TRUNC), "w") as output:
+                output.write(text)
         except OSError as error:
-            self.config.get_terminal_writer().line(f"mmapconf: cannot write {path}: {error.strerror}", red=True)
+            self.unwritten.append(f"mmapconf: cannot write {path}: {error.strerror}")
             return None
         return path
 
@@ -101,6 +151,8 @@ class Results:
             terminalreporter.line(f"report: {self.path}")
         if self.html_path:
             terminalreporter.line(f"html: {self.html_path}")
+        for problem in self.unwritten:
+            terminalreporter.line(problem, red=True)
 
 
 def _commit(root: Path) -> str | None:

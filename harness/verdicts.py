@@ -22,6 +22,7 @@ The verdict travels to the controlling process in the report's
 from __future__ import annotations
 
 import fcntl
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from fixtures.platform import host_identity
 from harness.catalog import CatalogError, Claim, catalog
 from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations
 from harness.requirements import unmet
-from harness.targets import Target
+from harness.targets import Target, is_worker
 from harness.findings import ClaimRefuted, Finding, plain
 from reports.document import result_cell
 
@@ -134,15 +135,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A malformed claim or expectation file, or a missing expectations directory, stops the run before any
+    plugin configures (targets provision filesystems then); the message names the file."""
+    try:
+        expectations(config.getoption("expectations"))  # loads the catalog too
+    except CatalogError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the catalog claim this test checks (see suite/claims/)")
     config.addinivalue_line("markers", "run_alone: the claim depends on machine-wide state (write-back, page-cache "
                                        "residency): no other claim test runs at the same time, even under xdist")
     config.pluginmanager.register(RunAlone(), "mmapconf-run-alone")
-    try:
-        expectations(config.getoption("expectations"))  # a malformed file stops the run before any test
-    except CatalogError as error:
-        raise pytest.UsageError(f"expectations: {error}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -159,6 +166,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.extra_keyword_matches.update({claim.id, claim.topic, *claim.inventory})
         target = item.callspec.params.get("target") if hasattr(item, "callspec") else None
         item.user_properties.append((ITEM_PROPERTY, {"claim": claim.id, "target": target.id if target else None}))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A selection that matches nothing keeps pytest's status ("no tests collected") and says where the names are."""
+    if exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED or is_worker(session.config):
+        return
+    config = session.config
+    asked = " ".join(f"{flag} {expression!r}" for flag, expression in
+                     (("-k", config.getoption("keyword")), ("-m", config.getoption("markexpr"))) if expression)
+    print(f"mmapconf: {asked or ' '.join(config.args)} selects no test; `pytest suite --collect-only -q` lists "
+          f"the tests, suite/claims/*.toml the claims (-k matches claim IDs, topics and test names)", file=sys.stderr)
 
 
 @pytest.hookimpl(tryfirst=True)

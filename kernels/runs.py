@@ -48,9 +48,10 @@ class Run:
 
 
 def pytest_command(python: str, fs: list[str], profile: str, report: str, extra: list[str]) -> list[str]:
-    """The suite, one test at a time (-v with a count: the progress lines the host follows)."""
-    return [python, "-m", "pytest", str(CHECKOUT / "suite"), "-p", "no:cacheprovider", "-v", "--color=no",
-            "-o", "console_output_style=count", "--fs", ",".join(fs), "--hypothesis-profile", profile,
+    """The suite, one test at a time (-v with a count: the progress lines the host follows); -c: tox.ini, whatever
+    the arguments (its -p loads the plugin before any conftest.py)."""
+    return [python, "-m", "pytest", "-c", str(CHECKOUT / "tox.ini"), str(CHECKOUT / "suite"), "-p", "no:cacheprovider",
+            "-v", "--color=no", "-o", "console_output_style=count", "--fs", ",".join(fs), "--hypothesis-profile", profile,
             "--report", report, *extra]
 
 

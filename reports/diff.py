@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from reports.matrix import cell_grid, verdict_key
 
+CHECKED = ("holds", "observed")  # a claim checked in the base report: it held, or took an alternative
+# A checked claim that turns into one of these is a regression by default (``--regressions`` narrows the list):
+# a claim no longer checked is as much a loss as one refuted.
+REGRESSIONS = ("refuted", "error", "unsupported", "not run")
+
 
 def pair_columns(base: dict, new: dict) -> list[tuple[dict, dict]]:
     """Columns to compare: the same column ID where the two share IDs (same kernel), otherwise the same
@@ -18,8 +23,9 @@ def pair_columns(base: dict, new: dict) -> list[tuple[dict, dict]]:
             if (c["target"], c["fs_type"]) in new_by_target]
 
 
-def changes(base: dict, new: dict) -> list[dict]:
-    """Every (claim, column pair) whose verdict differs; claims present in both reports only."""
+def changes(base: dict, new: dict, regressions: tuple[str, ...] = REGRESSIONS) -> list[dict]:
+    """Every (claim, column pair) whose verdict differs; claims present in both reports only. A claim checked in
+    ``base`` whose verdict in ``new`` is one of ``regressions`` is a regression."""
     base_grid, new_grid = cell_grid(base), cell_grid(new)
     new_claims = {c["id"] for c in new["claims"]}
     found = []
@@ -36,12 +42,12 @@ def changes(base: dict, new: dict) -> list[dict]:
                     "new_column": new_column["id"],
                     "before": verdict_key(before),
                     "after": verdict_key(after),
-                    "regression": before["verdict"] == "holds" and after["verdict"] == "refuted",
+                    "regression": before["verdict"] in CHECKED and after["verdict"] in regressions,
                 })
     return found
 
 
-def render(found: list[dict], pairs: list[tuple[dict, dict]]) -> list[str]:
+def render(found: list[dict], pairs: list[tuple[dict, dict]], regressions: tuple[str, ...] = REGRESSIONS) -> list[str]:
     lines = [f"compared {len(pairs)} column pair(s): "
              + ", ".join(a["id"] if a["id"] == b["id"] else f"{a['id']} -> {b['id']}" for a, b in pairs)]
     for change in found:
@@ -49,6 +55,7 @@ def render(found: list[dict], pairs: list[tuple[dict, dict]]) -> list[str]:
             else f"{change['base_column']} -> {change['new_column']}"
         mark = "  REGRESSION" if change["regression"] else ""
         lines.append(f"{change['claim']:<22} {where}: {change['before']} -> {change['after']}{mark}")
-    regressions = sum(c["regression"] for c in found)
-    lines.append(f"{len(found)} verdict change(s), {regressions} claim(s) that held now refuted")
+    count = sum(c["regression"] for c in found)
+    now = " or ".join(filter(None, (", ".join(regressions[:-1]), regressions[-1])))
+    lines.append(f"{len(found)} verdict change(s), {count} regression(s): held or observed, now {now}")
     return lines

@@ -11,14 +11,15 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from reports import document
+from reports import document, validation
 
 FORMAT = "mmapconf-matrix"
 VERSION = 1
 
 
 class ReportError(Exception):
-    """An input file is not a report this tool reads; the message is one line for the user."""
+    """What stops python -m reports (an input that is not a report it reads, an output it cannot write, a diff
+    with nothing to compare); the message is one line for the user."""
 
 
 def load(path: Path) -> dict:
@@ -31,12 +32,34 @@ def load(path: Path) -> dict:
         raise ReportError(f"{path}: not JSON ({error})") from None
     if not isinstance(data, dict):
         raise ReportError(f"{path}: not an mmapconf report")
+    versions = {document.FORMAT: document.VERSION, FORMAT: VERSION}
     kind, version = data.get("format"), data.get("version")
-    if kind == document.FORMAT and version == document.VERSION:
-        return from_run(data)
-    if kind == FORMAT and version == VERSION:
-        return data
-    raise ReportError(f"{path}: format {kind!r} version {version!r} is not {document.FORMAT} or {FORMAT} version 1")
+    if not isinstance(kind, str) or type(version) is not int or versions.get(kind) != version:
+        raise ReportError(f"{path}: format {json.dumps(kind)} version {json.dumps(version)} is not "
+                          f"{document.FORMAT} or {FORMAT} version 1")
+    problem = validation.first_problem(data, f"{kind}-v{version}") or _unresolved(data)
+    if problem:
+        raise ReportError(f"{path}: {problem}")
+    return from_run(data) if kind == document.FORMAT else data
+
+
+def _unresolved(data: dict) -> str | None:
+    """What a schema cannot say: each result cell names a claim and a target (a matrix: a column) the document
+    has, and a matrix has a cell for every claim in every column."""
+    claims = {c["id"] for c in data["claims"]}
+    key, places = ("target", data["targets"]) if data["format"] == document.FORMAT else ("column", data["columns"])
+    known = {p["id"] for p in places}
+    for index, cell in enumerate(data["results"]):
+        if cell["claim"] not in claims:
+            return f"results[{index}].claim: {json.dumps(cell['claim'])} is not in claims"
+        if cell[key] not in known:
+            return f"results[{index}].{key}: {json.dumps(cell[key])} is not in {key}s"
+    if key == "column":
+        cells = {(c["claim"], c["column"]) for c in data["results"]}
+        missing = next(((claim, column) for claim in claims for column in known if (claim, column) not in cells), None)
+        if missing:
+            return f"results: no cell for claim {missing[0]} in column {missing[1]}"
+    return None
 
 
 def column_id(host: dict, target: dict) -> str:

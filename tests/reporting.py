@@ -20,7 +20,7 @@ def real_run(directory: Path, *extra: str) -> Path:
     targets = [f"--target-dir={first}"] + (["--target-dir=/dev/shm"] if os.path.isdir("/dev/shm") else [])
     report = directory / "run.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-p", "no:cacheprovider", "-k", "SYNC-4 or EOF-1 or FORK-2",
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-p", "no:cacheprovider", "-k", "SYNC-4 or EOF-1 or FORK-2",
          "--hypothesis-profile=ci", f"--report={report}", *targets, *extra],
         cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=600,
     )

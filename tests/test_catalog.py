@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,13 @@ def test_duplicate_ids_across_files_are_rejected(tmp_path):
 
 def test_toml_syntax_error_names_the_file(tmp_path):
     claims = write_catalog(tmp_path, "[[claim]\n")
-    with pytest.raises(CatalogError, match="t0.toml"):
+    with pytest.raises(CatalogError, match=f"^{re.escape(str(claims / 't0.toml'))}: "):
+        load_catalog(claims, INVENTORY)
+
+
+def test_entry_error_names_the_file_with_its_directory(tmp_path):
+    claims = write_catalog(tmp_path, ENTRY_TOML.format(name="lowercase"))
+    with pytest.raises(CatalogError, match=f"^{re.escape(str(claims / 't0.toml'))} claim #1 \\(OPEN-1\\): name must"):
         load_catalog(claims, INVENTORY)
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_suite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-p", "no:cacheprovider", "-q", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -90,3 +90,103 @@ def test_run_reports_every_claim_per_target(tmp_path):
         assert cells[("OPEN-1", target["id"])]["verdict"] == "not run"
     assert document["host"]["page_size"] > 0 and document["targets"][0]["fs"]["type"]
     assert not list(first.iterdir()) and not list(second.iterdir()), "the run left files in its targets"
+
+
+# Mistakes found before the run: one line, pytest's usage status. Each run names a missing target directory
+# too: the line is about the mistake, not the target, so it was found before the targets were looked at (and
+# before any filesystem is provisioned).
+
+@pytest.fixture
+def target_dir(tmp_path):
+    return tmp_path / "missing-target"
+
+
+def assert_refused_before_the_run(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, message)
+
+
+def not_a_directory(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "file").write_text("")
+    return str(tmp_path / "file" / "r.json"), f"{tmp_path / 'file'} is not a directory"
+
+
+def planted_link(tmp_path: Path) -> tuple[str, str]:
+    """A link another user could plant in /tmp or /dev/shm where a report is to go: never written through."""
+    victim = tmp_path / "victim"
+    victim.write_text("kept")
+    (tmp_path / "r.json").symlink_to(victim)
+    return str(tmp_path / "r.json"), "is a symbolic link (a report is never written through one)"
+
+
+def another_users_file(tmp_path: Path) -> tuple[str, str]:
+    path = tmp_path / "r.json"
+    path.write_text("theirs")
+    os.chown(path, 65534, 65534) if os.geteuid() == 0 else pytest.skip("only root can give a file to another user")
+    return str(path), "belongs to another user"
+
+
+@pytest.mark.parametrize("option", ["--report", "--report-html"])
+@pytest.mark.parametrize("output", [
+    lambda tmp_path: ("/proc/nope.json", "cannot write the file: No such file or directory"),
+    lambda tmp_path: (str(tmp_path), "is a directory"),
+    lambda tmp_path: ("/proc/nope/r.json", "cannot make the directory /proc/nope: No such file or directory"),
+    not_a_directory,
+    planted_link,
+    another_users_file,
+], ids=["proc", "directory", "parent-cannot-be-made", "parent-is-a-file", "planted-link", "another-users-file"])
+def test_unwritable_output_is_refused_before_the_run(tmp_path, target_dir, option, output):
+    path, problem = output(tmp_path)
+    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", f"{option}={path}")
+    assert_refused_before_the_run(result, f"{option} {path}: {problem}")
+    assert not (tmp_path / "victim").exists() or (tmp_path / "victim").read_text() == "kept"
+
+
+def test_output_check_leaves_no_file(tmp_path):
+    report = tmp_path / "out" / "r.json"
+    result = run_suite("--collect-only", f"--target-dir={tmp_path}", f"--report={report}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not report.exists() and report.parent.is_dir()
+
+
+def test_unknown_hypothesis_profile(target_dir):
+    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", "--hypothesis-profile", "nosuch")
+    assert_refused_before_the_run(
+        result, "--hypothesis-profile nosuch: no such profile; the profiles are dev, ci, thorough, kernel-matrix, "
+                "kernel-smoke")
+
+
+@pytest.mark.parametrize("make, problem", [(lambda path: None, "does not exist"),
+                                           (lambda path: path.write_text(""), "is not a directory")])
+def test_expectations_path_that_is_no_directory(tmp_path, target_dir, make, problem):
+    path = tmp_path / "expectations"
+    make(path)
+    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", "--expectations", str(path))
+    assert_refused_before_the_run(
+        result, f"expectations directory {path} {problem} (expectation files: suite/expectations/*.toml)")
+
+
+def test_expectation_error_names_the_file_with_its_directory(tmp_path, target_dir):
+    expectations = tmp_path / "expectations"
+    expectations.mkdir()
+    (expectations / "open.toml").write_text('[[expect]]\nclaim = "OPEN-1"\nverdict = "holds"\nreason = "r"\nreference = "x"\n')
+    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", f"--expectations={expectations}")
+    assert_refused_before_the_run(
+        result, f"{expectations / 'open.toml'} entry #1: verdict must be 'refuted', or 'observed' with alternatives")
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_selection_that_matches_no_claim_says_how_to_list_them(workers):
+    result = run_suite("-k", "NOSUCH", *workers)
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's status, kept
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "mmapconf: -k 'NOSUCH' selects no test; `pytest suite --collect-only -q` lists the tests, "
+        "suite/claims/*.toml the claims (-k matches claim IDs, topics and test names)"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (opens, then every write fails: ENOSPC)")
+def test_report_that_cannot_be_written_at_the_end_is_its_own_line_and_fails_the_run(tmp_path):
+    result = run_suite("-k", "SYNC-4", f"--target-dir={tmp_path}", "--hypothesis-profile=ci", "--report=/dev/full")
+    assert result.returncode == pytest.ExitCode.INTERNAL_ERROR, result.stdout + result.stderr
+    assert "mmapconf: cannot write /dev/full: No space left on device" in result.stdout.splitlines()

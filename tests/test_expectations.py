@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from fixtures.platform import kernel_upstream
-from harness.catalog import CatalogError, catalog
-from harness.expectations import expectation_for, fs_names_in_expectations, kernel_in_range, load_expectations, parse_expectation
+from harness.catalog import CLAIMS_DIR, CatalogError, catalog, shown_path
+from harness.expectations import (EXPECTATIONS_DIR, expectation_for, fs_names_in_expectations, kernel_in_range,
+                                  load_expectations, parse_expectation)
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 
@@ -36,7 +40,7 @@ def test_bounds_compare_against_the_upstream_version(release, version, upstream)
 
 
 def test_predicate_matches_os_kernel_and_filesystem():
-    expectation = parse_expectation(dict(BASE, os="Linux", kernel=">=6.1", fs=["tmpfs"]), catalog(), "x.toml entry #1")
+    expectation = parse_expectation(dict(BASE, os="Linux", kernel=">=6.1", fs=["tmpfs"]), catalog(), Path("x.toml"), 1)
     assert expectation.applies("Linux", "6.18.1", ("tmpfs",))
     assert not expectation.applies("Linux", "6.18.1", ("ext4",))
     assert not expectation.applies("Linux", "5.10.0", ("tmpfs",))
@@ -63,7 +67,7 @@ THIS_FS = EVERY_FS.replace('os = "Linux"', 'os = "Linux"\nfs = ["overlayfs"]').r
 
 
 def test_provisioned_filesystem_matches_by_its_name_as_well_as_its_type():
-    by_name = parse_expectation(dict(BASE, fs=["overlay-tmpfs"]), catalog(), "x.toml entry #1")
+    by_name = parse_expectation(dict(BASE, fs=["overlay-tmpfs"]), catalog(), Path("x.toml"), 1)
     upper_on_tmpfs = {"type": "overlayfs", "provisioned": {"name": "overlay-tmpfs"}}
     upper_on_ext4 = {"type": "overlayfs", "provisioned": {"name": "overlay-ext4"}}
     assert fs_names_in_expectations(upper_on_tmpfs) == ("overlayfs", "overlay-tmpfs")
@@ -86,8 +90,30 @@ def test_provisioned_filesystem_matches_by_its_name_as_well_as_its_type():
 def test_bad_expectation_is_rejected(changes, message):
     entry = {k: v for k, v in {**BASE, **changes}.items() if v is not None}
     with pytest.raises(CatalogError, match=message):
-        parse_expectation(entry, catalog(), "x.toml entry #1")
+        parse_expectation(entry, catalog(), Path("x.toml"), 1)
 
 
 def test_project_expectations_load():
     load_expectations(catalog())
+
+
+def test_errors_name_the_file_with_its_directory(tmp_path):
+    # the claims and the expectations both have an open.toml
+    assert shown_path(EXPECTATIONS_DIR / "open.toml") == "suite/expectations/open.toml"
+    assert shown_path(CLAIMS_DIR / "open.toml") == "suite/claims/open.toml"
+    (tmp_path / "open.toml").write_text('[[expect]]\nclaim = "NOPE-1"\nverdict = "refuted"\nreason = "r"\nreference = "x"\n')
+    with pytest.raises(CatalogError, match=f"^{re.escape(str(tmp_path / 'open.toml'))} entry #1: no claim NOPE-1"):
+        load_expectations(catalog(), tmp_path)
+
+
+def test_expectation_keeps_its_file_name():
+    assert parse_expectation(BASE, catalog(), EXPECTATIONS_DIR / "open.toml", 1).file == "open.toml"
+
+
+@pytest.mark.parametrize("make, problem", [(lambda path: None, "does not exist"),
+                                           (lambda path: path.write_text(""), "is not a directory")])
+def test_expectations_path_that_is_no_directory_is_an_error(tmp_path, make, problem):
+    path = tmp_path / "expectations"
+    make(path)
+    with pytest.raises(CatalogError, match=f"^expectations directory {re.escape(str(path))} {problem} "):
+        load_expectations(catalog(), path)

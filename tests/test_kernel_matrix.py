@@ -90,7 +90,7 @@ def test_progress_lines_are_understood_and_other_lines_ignored():
 def test_job_runs_the_suite_with_the_interpreter_by_absolute_path_and_a_time_limit():
     job = runs.job_script("/opt/venv/bin/python", ["tmpfs", "vfat"], "kernel-smoke", 600, ["-k", "BUS or SYNC"])
     command = job.splitlines()[-1]
-    assert command.startswith("timeout -s TERM -k 120 600 /opt/venv/bin/python -m pytest " + str(ROOT / "suite"))
+    assert command.startswith(f"timeout -s TERM -k 120 600 /opt/venv/bin/python -m pytest -c {ROOT / 'tox.ini'} {ROOT / 'suite'}")
     assert "--fs tmpfs,vfat --hypothesis-profile kernel-smoke --report /run/mmapconf/results/report.json" in command
     assert command.endswith("-k 'BUS or SYNC'") and " -n " not in command
     assert f"PYTHONPATH={ROOT}" in job and "cd /run/mmapconf/work" in job

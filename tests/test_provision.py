@@ -33,14 +33,14 @@ def loops_backed_by(path: Path) -> list[str]:
 
 
 def test_list_names_every_filesystem_with_its_availability():
-    done = subprocess.run([sys.executable, "-m", "pytest", "suite", "--fs", "list"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-c", "tox.ini", "suite", "--fs", "list"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0
     for name in list(provision.FILESYSTEMS) + list(provision.NOT_HERE):
         assert any(line.split()[:1] == [name] for line in done.stdout.splitlines()), name
 
 
 def test_unknown_filesystem_is_one_clear_line():
-    done = subprocess.run([sys.executable, "-m", "pytest", "suite", "--fs", "ext4,nope"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-c", "tox.ini", "suite", "--fs", "ext4,nope"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 4 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "ERROR: unknown filesystem nope (see --fs list)"
 
@@ -111,7 +111,7 @@ def test_teardown_never_unmounts_what_it_did_not_mount(tmp_path):
 def test_suite_run_with_fs_leaves_nothing(tmp_path):
     report = tmp_path / "r.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-k", "SYNC-4 or EOF-1", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-k", "SYNC-4 or EOF-1", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
          f"--report={report}"],
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import referencing
 
+from reports import validation
 from reports.matrix import from_run, merge
 from tests.reporting import ROOT, real_run
 
@@ -102,14 +103,41 @@ def test_diff_reports_exactly_the_doctored_change(run_report, tmp_path):
     assert done.returncode == 1
     changes = [line for line in done.stdout.splitlines() if line.startswith("SYNC-4") or re.match(r"^[A-Z]+-\d", line)]
     assert len(changes) == 1 and f"/{target}: holds -> refuted  REGRESSION" in changes[0]
-    assert "1 verdict change(s), 1 claim(s) that held now refuted" in done.stdout
+    assert done.stdout.endswith("1 verdict change(s), 1 regression(s): held or observed, now refuted, error, "
+                                "unsupported or not run\n")
 
 
-def test_diff_without_regression_exits_zero(run_report, tmp_path):
-    doctored, _ = doctor(run_report, tmp_path, "SYNC-4", "unsupported")
+@pytest.mark.parametrize("verdict", ["error", "unsupported", "not run"])
+def test_diff_counts_a_claim_no_longer_checked_as_a_regression(run_report, tmp_path, verdict):
+    doctored, target = doctor(run_report, tmp_path, "SYNC-4", verdict)
     done = reports_cli("diff", run_report, doctored)
-    assert done.returncode == 0 and "holds -> unsupported" in done.stdout
-    assert reports_cli("diff", run_report, run_report).stdout.strip().endswith("0 verdict change(s), 0 claim(s) that held now refuted")
+    assert done.returncode == 1 and f"/{target}: holds -> {verdict}  REGRESSION" in done.stdout
+    narrowed = reports_cli("diff", run_report, doctored, "--regressions", "refuted")
+    assert narrowed.returncode == 0 and f"/{target}: holds -> {verdict}\n" in narrowed.stdout
+    assert narrowed.stdout.endswith("1 verdict change(s), 0 regression(s): held or observed, now refuted\n")
+
+
+def test_diff_of_identical_reports_exits_zero(run_report):
+    done = reports_cli("diff", run_report, run_report)
+    assert done.returncode == 0 and done.stdout.endswith("0 verdict change(s), 0 regression(s): held or observed, "
+                                                         "now refuted, error, unsupported or not run\n")
+
+
+def test_diff_refuses_an_unknown_regression_verdict(run_report):
+    done = reports_cli("diff", run_report, run_report, "--regressions", "refuted,passed")
+    assert done.returncode == 2 and "'passed': the verdicts are refuted, error, unsupported, not run" in done.stderr
+
+
+def test_diff_that_compares_no_column_fails(run_report, tmp_path):
+    other = json.loads(run_report.read_text())
+    for target in other["targets"]:
+        target["fs"]["type"] = "ext9"  # no column shares an ID, a target and filesystem type
+    copy = tmp_path / "other.json"
+    copy.write_text(json.dumps(other))
+    done = reports_cli("diff", run_report, copy)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"python -m reports: diff: no column of {run_report} pairs with one of {copy} ")
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_diff_pairs_columns_across_kernels(run_report):
@@ -151,3 +179,87 @@ def test_pytest_writes_html_directly(tmp_path):
     page = tmp_path / "page.html"
     real_run(tmp_path, f"--report-html={page}")
     assert "matrix-data" in page.read_text()
+
+
+# Every input is checked against its schema first: one line naming the file and what is wrong, exit 2.
+
+def mutated(document: dict, change) -> dict:
+    copy = json.loads(json.dumps(document))
+    change(copy)
+    return copy
+
+
+def first_cell_of(document: dict, claim: str) -> dict:
+    return next(c for c in document["results"] if c["claim"] == claim)
+
+
+BAD_REPORTS = {
+    "only-a-header": (lambda d: [d.pop(k) for k in ("run", "host", "targets", "claims", "results", "summary")],
+                      "missing run, host, targets, claims, results, summary"),
+    "verdict-passed": (lambda d: first_cell_of(d, "SYNC-4").update(verdict="passed"),
+                       '"passed" is not one of "holds", "refuted", "observed", "unsupported", "error", "not run"'),
+    "page-size-a-string": (lambda d: d["host"].update(page_size="4096"), "host.page_size: string, not integer"),
+    "unknown-field": (lambda d: d.update(colour="red"), 'unknown field "colour"'),
+    "negative-examples": (lambda d: first_cell_of(d, "SYNC-4").update(examples=-1), "is below the minimum 0"),
+    "cell-of-no-target": (lambda d: first_cell_of(d, "SYNC-4").update(target="nowhere"), '"nowhere" is not in targets'),
+    "cell-of-no-claim": (lambda d: first_cell_of(d, "SYNC-4").update(claim="NOPE-1"), '"NOPE-1" is not in claims'),
+}
+
+
+@pytest.mark.parametrize("command", ["merge", "html", "markdown", "junit", "kernels", "diff"])
+@pytest.mark.parametrize("name", BAD_REPORTS)
+def test_every_subcommand_refuses_a_bad_report_in_one_line(run_report, tmp_path, command, name):
+    change, problem = BAD_REPORTS[name]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(mutated(json.loads(run_report.read_text()), change)))
+    done = reports_cli(command, *((run_report, bad) if command == "diff" else (bad,)))
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"python -m reports: {bad}: ") and line.endswith(problem), line
+
+
+def test_a_matrix_lacking_a_cell_is_refused(run_report, tmp_path):
+    matrix = tmp_path / "matrix.json"
+    assert reports_cli("merge", run_report, "-o", matrix).returncode == 0
+    holey = json.loads(matrix.read_text())
+    gone = holey["results"].pop(0)
+    matrix.write_text(json.dumps(holey))
+    done = reports_cli("diff", matrix, matrix)
+    assert done.returncode == 2
+    assert done.stderr == (f"python -m reports: {matrix}: results: no cell for claim {gone['claim']} "
+                           f"in column {gone['column']}\n")
+
+
+def test_validation_agrees_with_jsonschema(run_report):
+    report = json.loads(run_report.read_text())
+    matrix = merge([from_run(report), from_run(report)])
+    cases = [("report-v1", report), ("matrix-v1", matrix)]
+    cases += [("report-v1", mutated(report, change)) for change, _ in BAD_REPORTS.values()
+              if change not in (BAD_REPORTS["cell-of-no-target"][0], BAD_REPORTS["cell-of-no-claim"][0])]
+    cases += [
+        ("report-v1", mutated(report, lambda d: d.update(version=True))),  # true is not 1
+        ("report-v1", mutated(report, lambda d: d["run"].update(mmapconf_commit=None))),
+        ("report-v1", mutated(report, lambda d: d["run"].update(mmapconf_commit=5))),
+        ("report-v1", mutated(report, lambda d: d["host"]["packages"].update(pytest=3))),
+        ("report-v1", mutated(report, lambda d: first_cell_of(d, "SYNC-4").update(counterexample={"parameters": 1}))),
+        ("report-v1", mutated(report, lambda d: first_cell_of(d, "SYNC-4").update(duration_s=1.5))),
+        ("report-v1", mutated(report, lambda d: d["claims"][0].update(kind="folklore"))),
+        ("matrix-v1", mutated(matrix, lambda d: d["results"][0].pop("column"))),
+        ("matrix-v1", mutated(matrix, lambda d: d["columns"][0]["host"].pop("arch"))),
+        ("matrix-v1", mutated(matrix, lambda d: d["columns"][0]["run"].update(kernel_matrix={"kind": "vm", "status": "ok"}))),
+    ]
+    for name, document in cases:
+        assert (validation.first_problem(document, f"mmapconf-{name}") is None) == validator(name).is_valid(document), \
+            validation.first_problem(document, f"mmapconf-{name}")
+    assert sum(validator(name).is_valid(document) for name, document in cases) == 4
+
+
+def test_validation_refuses_a_schema_keyword_it_does_not_check(tmp_path, monkeypatch):
+    (tmp_path / "x-v1.json").write_text(json.dumps({"$id": "x-v1", "type": "string", "pattern": "^a"}))
+    monkeypatch.setattr(validation, "SCHEMA_DIR", tmp_path)
+    validation.schemas.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="uses JSON Schema keyword\\(s\\) pattern"):
+            validation.schemas()
+    finally:
+        validation.schemas.cache_clear()

@@ -30,7 +30,7 @@ def test_run_dir_is_private_and_owned(tmp_path):
 def test_only_stale_run_dirs_are_removed(tmp_path):
     live = make_run_dir(tmp_path)
     stale = tmp_path / f"{RUN_PREFIX}stale"
-    stale.mkdir()
+    stale.mkdir(mode=0o700)  # as make_run_dir() makes it
     (stale / f"{OWNER_PREFIX}{dead_pid()}-12345").touch()
     unowned = tmp_path / f"{RUN_PREFIX}unowned"
     unowned.mkdir()
@@ -43,7 +43,7 @@ def test_only_stale_run_dirs_are_removed(tmp_path):
 
 def test_a_new_run_removes_what_a_killed_run_left(tmp_path):
     stale = tmp_path / f"{RUN_PREFIX}killed"
-    stale.mkdir()
+    stale.mkdir(mode=0o700)  # as make_run_dir() makes it
     (stale / f"{OWNER_PREFIX}{dead_pid()}-12345").touch()
     make_run_dir(tmp_path)
     assert not stale.exists()
@@ -52,7 +52,7 @@ def test_a_new_run_removes_what_a_killed_run_left(tmp_path):
 def test_sigterm_removes_run_dirs(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "suite"), "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-p", "no:cacheprovider",
          f"--target-dir={tmp_path}", "--hypothesis-profile=thorough", f"--report={tmp_path / 'r.json'}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
