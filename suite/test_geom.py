@@ -20,7 +20,7 @@ FLAGS = ["MAP_SHARED", "MAP_PRIVATE"]
 def valid_modes(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str]:
     """A (open mode, prot, flags) mmap accepts: MAP_SHARED with PROT_WRITE needs O_RDWR (so not on a read-only image:
     open_modes()); no PROT_EXEC on a noexec mount."""
-    prot = draw(st.sampled_from([p for p in prots if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    prot = draw(st.sampled_from([p for p in prots if (target.meets("exec-allowed") or "PROT_EXEC" not in p)]))
     flags = draw(st.sampled_from(["MAP_PRIVATE"] if read_only(target) and "PROT_WRITE" in prot else FLAGS))
     mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(open_modes(target)))
     return mode, prot, flags
@@ -58,7 +58,7 @@ def zero_length_calls(draw, target) -> scenario.MmapCall:
 @st.composite
 def shared_private_calls(draw, target) -> scenario.MmapCall:
     size = draw(file_sizes())
-    prot = draw(st.sampled_from([p for p in ALL_PROTS if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    prot = draw(st.sampled_from([p for p in ALL_PROTS if (target.meets("exec-allowed") or "PROT_EXEC" not in p)]))
     return scenario.MmapCall("O_RDWR", prot, ("MAP_SHARED", "MAP_PRIVATE"), size, draw(lengths()), draw(page_offsets(size // PAGE + 1)))
 
 
@@ -94,7 +94,7 @@ def failing_calls(draw, target) -> scenario.FailingCall:
         mode = "O_WRONLY"
     elif failure == "shared-write-on-rdonly-fd":
         mode, flags = "O_RDONLY", ("MAP_SHARED",)
-        prot = draw(st.sampled_from([p for p in ALL_PROTS if "PROT_WRITE" in p and not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+        prot = draw(st.sampled_from([p for p in ALL_PROTS if "PROT_WRITE" in p and (target.meets("exec-allowed") or "PROT_EXEC" not in p)]))
     elif failure == "no-map-type":
         flags = ()
     elif failure == "fixed-unaligned-addr":

@@ -19,7 +19,7 @@ def allowed_prots(target, must_include: str | None = None, exclude: tuple[str, .
     # PROT_EXEC on a noexec mount fails with EPERM before the mode is looked at: outside these claims.
     return [p for p in ALL_PROTS
             if (must_include is None or must_include in p) and not set(exclude) & set(p)
-            and not (target.fs["noexec"] and "PROT_EXEC" in p)]
+            and (target.meets("exec-allowed") or "PROT_EXEC" not in p)]
 
 
 def prots(target, must_include: str | None = None, exclude: tuple[str, ...] = ()) -> st.SearchStrategy[tuple[str, ...]]:

@@ -35,7 +35,7 @@ def in_file_mappings(draw) -> tuple[int, int, int, int]:
 @st.composite
 def readonly_stores(draw, target) -> scenario.ReadOnlyStore:
     size, offset, length, at = draw(in_file_mappings())
-    prots = [("PROT_READ",)] + ([] if target.fs["noexec"] else [("PROT_READ", "PROT_EXEC")])
+    prots = [("PROT_READ",)] + ([("PROT_READ", "PROT_EXEC")] if target.meets("exec-allowed") else [])
     return scenario.ReadOnlyStore(
         open_mode=draw(MODES), prot=draw(st.sampled_from(prots)), flags=draw(FLAGS), file_size=size,
         fill_seed=draw(fill_seeds), offset=offset, length=length, store_at=at,

@@ -18,7 +18,7 @@ READABLE = [("PROT_READ",), ("PROT_READ", "PROT_WRITE"), ("PROT_READ", "PROT_EXE
 def mode_prot_flags(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str]:
     """A valid (open mode, prot, flags): MAP_SHARED with PROT_WRITE needs O_RDWR (so not on a read-only image:
     open_modes()); no PROT_EXEC on a noexec mount."""
-    prot = draw(st.sampled_from([p for p in prots if not (target.fs["noexec"] and "PROT_EXEC" in p)]))
+    prot = draw(st.sampled_from([p for p in prots if (target.meets("exec-allowed") or "PROT_EXEC" not in p)]))
     flags = draw(st.just("MAP_PRIVATE") if read_only(target) and "PROT_WRITE" in prot else FLAGS)
     mode = "O_RDWR" if flags == "MAP_SHARED" and "PROT_WRITE" in prot else draw(st.sampled_from(open_modes(target)))
     return mode, prot, flags

@@ -3,7 +3,6 @@ elsewhere they are what they were."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,17 +11,20 @@ from hypothesis import strategies as st
 from fixtures.files import CORPUS_DIR, EDGE_SIZES, Workspace, pattern, write_corpus
 from fixtures.libc import PAGE_SIZE as PAGE
 from suite import test_geom, test_open, test_page, test_unmap
+from harness.targets import Target
 from suite.strategies import MAX_PAGES, file_sizes, open_modes, read_only
 
-READ_ONLY = SimpleNamespace(fs={"type": "squashfs", "noexec": False, "provisioned": {"name": "squashfs", "read_only": True}})
-WRITABLE = SimpleNamespace(fs={"type": "ext4", "noexec": False, "provisioned": {"name": "ext4", "read_only": False}})
+READ_ONLY = Target("squashfs", "", "", {"type": "squashfs", "noexec": False, "lacks": {},
+                                         "provisioned": {"name": "squashfs", "read_only": True}}, "")
+WRITABLE = Target("ext4", "", "", {"type": "ext4", "noexec": False, "lacks": {},
+                                   "provisioned": {"name": "ext4", "read_only": False}}, "")
 GIVEN = dict(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_read_only_is_a_provisioned_read_only_image():
     assert read_only(READ_ONLY)
     assert not read_only(WRITABLE)
-    assert not read_only(SimpleNamespace(fs={"type": "ext4", "noexec": False}))  # a --target-dir: nothing provisioned
+    assert not read_only(Target("dir", "", "", {"type": "ext4", "noexec": False}, ""))  # a --target-dir: nothing provisioned
     assert not read_only(None)
 
 
