@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.catalog", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=Path, help="check every quote against the seed documents in DIR")
     args = parser.parse_args(argv)
+    if args.seeds and not args.seeds.is_dir():
+        parser.error(f"--seeds {args.seeds}: not a directory (the seed documents, e.g. ../shared/seeds)")
     try:
         cat = load_catalog()
     except CatalogError as error:

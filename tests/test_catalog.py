@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import CLAIMS_DIR, INVENTORY, CatalogError, load_catalog, misquoted_sources, parse_claim
+from harness.catalog import CLAIMS_DIR, INVENTORY, CatalogError, load_catalog, main, misquoted_sources, parse_claim
 
 SHARED = Path(os.environ.get("MMAPCONF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 INVENTORY_IDS = frozenset({"OPEN-1", "OPEN-5", "EOF-1", "BUS-5"})
@@ -122,3 +122,10 @@ def test_every_quote_stands_in_its_seed():
 def test_vendored_inventory_matches_shared_copy():
     assert (CLAIMS_DIR / "inventory.md").read_text() == (SHARED / "claims-inventory.md").read_text(), \
         "suite/claims/inventory.md is stale: copy shared/claims-inventory.md over it"
+
+
+def test_a_missing_seeds_directory_is_one_usage_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seeds", str(tmp_path / "nope")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(": not a directory (the seed documents, e.g. ../shared/seeds)")
