@@ -1,7 +1,8 @@
 """Each run's report, with the run's facts added (``run.kernel_matrix``), or a stand-in for a run that gave none.
 
 Failures are cells, never gaps: a kernel that was not fetched or did not boot,
-a guest that hung or crashed, a suite that wrote no report become ``error``
+a guest that hung or crashed, a suite that wrote no report or an invalid one
+(each is checked against reports/schema) become ``error``
 cells that say why, with the guest's console tail; so do the claims a stopped
 suite never reached. The kernel summary (reports/kernel_summary.py) reads
 these facts back from the merged matrix.
@@ -21,7 +22,7 @@ from kernels.initramfs import MARKER
 from kernels.runs import Run
 from reports import document
 from reports.kernel_summary import not_provided
-from reports.matrix import summarise
+from reports.matrix import ReportError, read, summarise
 
 MODULE_LINE = re.compile(rf"^{re.escape(MARKER)} module (\S+) not loaded")
 
@@ -64,13 +65,29 @@ def annotate(doc: dict, run: Run) -> dict:
     return doc
 
 
+def read_report(run: Run) -> dict | None:
+    """The run's report, checked as python -m reports checks its inputs (a guest wrote it: it may be cut short or
+    anything else); None when it is not a valid run report, the run then failed as a whole and its reason says why."""
+    try:
+        doc = read(run.report)
+        if doc["format"] != document.FORMAT:
+            raise ReportError(f"{run.report}: a {doc['format']} file, not a run report ({document.FORMAT})")
+    except ReportError as error:
+        invalid = f"its report is not valid: {error}"
+        run.reason = f"{run.reason}; {invalid}" if run.reason else invalid
+        run.status = "crashed" if run.status == "ok" else run.status
+        return None
+    return doc
+
+
 def collect(runs: list[Run], options: Options, matrix_wall_s: float) -> list[dict]:
-    """Every run's report (a stand-in full of error cells where there is none), annotated, with the whole matrix's
+    """Every run's report (a stand-in full of error cells where there is none or it is invalid), annotated, with the whole matrix's
     wall-clock time; saved next to the matrix."""
     documents = []
     for run in runs:
-        if run.report is not None:
-            doc = annotate(json.loads(run.report.read_text()), run)
+        doc = read_report(run) if run.report is not None else None
+        if doc is not None:
+            doc = annotate(doc, run)
         else:
             doc = stand_in_report(run, options.fs, options.profile)
             run.report = options.out / f"{run.label.split(' ')[0]}.{run.kind}.failed.json"

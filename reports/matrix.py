@@ -24,11 +24,17 @@ class ReportError(Exception):
 
 def load(path: Path) -> dict:
     """A matrix from a run report or a matrix file."""
+    data = read(path)
+    return from_run(data) if data["format"] == document.FORMAT else data
+
+
+def read(path: Path) -> dict:
+    """A run report or a matrix file as written, checked against its schema (ReportError: why it is not one)."""
     try:
         data = json.loads(Path(path).read_text())
     except OSError as error:
         raise ReportError(f"{path}: {error.strerror}") from None
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep to parse
         raise ReportError(f"{path}: not JSON ({error})") from None
     if not isinstance(data, dict):
         raise ReportError(f"{path}: not an mmapconf report")
@@ -40,7 +46,7 @@ def load(path: Path) -> dict:
     problem = validation.first_problem(data, f"{kind}-v{version}") or _unresolved(data)
     if problem:
         raise ReportError(f"{path}: {problem}")
-    return from_run(data) if kind == document.FORMAT else data
+    return data
 
 
 def _unresolved(data: dict) -> str | None:

@@ -291,6 +291,44 @@ def test_a_guest_report_names_missing_modules_in_unsupported_cells_and_unreached
     assert cells[(first, "tmpfs")]["verdict"] == "holds"
 
 
+def _with_cell(**changes):
+    def change(doc):
+        doc["results"][0].update(changes)
+        return json.dumps(doc)
+    return change
+
+
+@pytest.mark.parametrize("written, problem", [
+    (lambda doc: json.dumps(doc)[:200], "not JSON ("),  # cut short
+    (lambda doc: "[" * 100_000, "not JSON (maximum recursion depth exceeded"),
+    (_with_cell(verdict="fine"), 'results[0].verdict: "fine" is not one of "holds"'),
+    (_with_cell(target="ext4"), 'results[0].target: "ext4" is not in targets'),
+    (lambda doc: json.dumps(from_run(doc)), "a mmapconf-matrix file, not a run report (mmapconf-report)"),
+])
+def test_an_invalid_guest_report_makes_its_run_error_cells_with_one_clear_reason(tmp_path, written, problem):
+    options = command_line.parse(["--fs", "tmpfs", "--out", str(tmp_path / "out")])
+    options.out.mkdir()
+    report = options.out / "6.1.0-1-amd64.json"
+    report.write_text(written(ok_report("6.1.0-1-amd64", {}, ["tmpfs"])))
+    run = runs.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", accel="tcg", report=report, console_tail=["done"])
+    [doc] = run_reports.collect([run], options, 1.0)
+    assert run.status == "crashed"
+    assert run.reason.startswith(f"its report is not valid: {report}: {problem}") and "\n" not in run.reason
+    assert {c["verdict"] for c in doc["results"]} == {"error"}
+    assert doc["results"][0]["detail"] == f"{run.reason}; guest console tail:\ndone"
+    assert report.read_text() == written(ok_report("6.1.0-1-amd64", {}, ["tmpfs"]))  # kept as the guest wrote it
+    validator("report-v1").validate(doc)
+
+
+def test_an_invalid_report_of_a_stopped_suite_keeps_why_it_stopped(tmp_path):
+    run = runs.Run("6.1.0-1-amd64", "guest", "6.1.0-1-amd64", status="suite-timeout",
+                   reason="the suite did not finish in 60 s (stopped in the guest)", report=tmp_path / "report.json")
+    run.report.write_text("{")
+    assert run_reports.read_report(run) is None
+    assert run.status == "suite-timeout"
+    assert run.reason.startswith("the suite did not finish in 60 s (stopped in the guest); its report is not valid: ")
+
+
 # --- the ledger of QEMU processes -------------------------------------------------------------------
 
 def test_a_killed_runner_s_qemu_is_killed_by_the_next_run(tmp_path):
