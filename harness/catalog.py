@@ -15,7 +15,7 @@ import argparse
 import re
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -30,6 +30,7 @@ ID_PATTERN = re.compile(r"^[A-Z]+-\d+(/[a-z0-9-]+)?$")
 INVENTORY_ROW = re.compile(r"^\|\s*([A-Z]+-\d+)\s*\|")
 SEED_NAME = re.compile(r"^\d{3}_[0-9a-f]{16}\.txt$")
 BEHAVIOUR_NAME = re.compile(r"^[A-Z][A-Za-z0-9]+$")
+CLAIM_HEADER = re.compile(r"^\s*\[\[\s*claim\s*\]\]")
 
 REQUIRED = ("id", "name", "statement", "kind", "inventory", "reference", "sources")
 OPTIONAL = ("preconditions", "requires", "alternatives", "derived_from", "contradicts", "reading", "notes")
@@ -69,8 +70,10 @@ class Claim:
     contradicts: tuple[str, ...] = ()
     reading: str = ""
     notes: str = ""
+    entry: tuple[str, int] | None = None  # where its [[claim]] table starts: file (as shown_path gives it), line
 
     def as_dict(self) -> dict:
+        entry = {"catalog": {"file": self.entry[0], "line": self.entry[1]}} if self.entry else {}
         return {
             "id": self.id,
             "name": self.name,
@@ -87,6 +90,7 @@ class Claim:
             "contradicts": list(self.contradicts),
             "reading": self.reading,
             "notes": self.notes,
+            **entry,
         }
 
 
@@ -220,14 +224,19 @@ def load_catalog(claims_dir: Path = CLAIMS_DIR, inventory: Path = INVENTORY) -> 
         raise CatalogError(f"{shown_path(claims_dir)}: no claim files")
     for path in files:
         shown = shown_path(path)
+        text = path.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise CatalogError(f"{shown}: {error}") from None
         if set(data) != {"claim"} or not isinstance(data["claim"], list):
             raise CatalogError(f"{shown}: a claim file holds only [[claim]] tables")
+        lines = _claim_header_lines(text)
+        if len(lines) != len(data["claim"]):  # reports link each claim to its entry's line
+            raise CatalogError(f"{shown}: write each claim as a [[claim]] table, its header on a line of its own")
         for index, entry in enumerate(data["claim"]):
             claim = parse_claim(entry, path.stem, inventory_ids, f"{shown} claim #{index + 1}")
+            claim = replace(claim, entry=(shown, lines[index]))
             if claim.id in seen:
                 raise CatalogError(f"{shown}: duplicate claim id {claim.id} (also in {seen[claim.id]})")
             if claim.name in {c.name for c in claims}:
@@ -236,6 +245,11 @@ def load_catalog(claims_dir: Path = CLAIMS_DIR, inventory: Path = INVENTORY) -> 
             claims.append(claim)
     claims.sort(key=lambda c: _id_order(c.id))
     return Catalog(tuple(claims), inventory_ids)
+
+
+def _claim_header_lines(text: str) -> list[int]:
+    """The line numbers (from 1) of a claim file's [[claim]] headers, the n-th one starting the n-th entry."""
+    return [number for number, line in enumerate(text.splitlines(), 1) if CLAIM_HEADER.match(line)]
 
 
 @cache

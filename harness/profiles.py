@@ -2,7 +2,11 @@
 
 Select one with ``--hypothesis-profile NAME``. No deadline: examples fork
 children and timings are not verdicts. ``ci`` is derandomized so that the same
-platform gives the same verdicts on every run.
+platform gives the same verdicts on every run, whichever tests it selects.
+
+Hypothesis keeps its files (the example database: every failing example, tried
+first on the next run of that test) in ``.hypothesis/`` in the checkout, never
+in the current directory, which may be a target another user can write to.
 """
 
 from __future__ import annotations
@@ -11,7 +15,19 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import InvalidArgument
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
+
+from harness.catalog import ROOT
+
+set_hypothesis_home_dir(ROOT / ".hypothesis")
+
+# Examples come from the strategies and the seed alone. Hypothesis would also draw literals it reads from the
+# source of every loaded module of the checkout (harness, fixtures, suite): a derandomized run's examples, and
+# so its verdicts, would change with which modules a run happened to import and with any edit to any of them.
+providers._get_local_constants = Constants  # an empty pool
 
 _COMMON = dict(
     deadline=None,

@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import settings
 
 from fixtures.platform import host_identity
-from reports import document, html, matrix, table
-from harness.catalog import catalog
+from reports import document, html, junit, matrix, table
+from harness.catalog import ROOT, catalog, shown_path
+from harness.replay import replay_line
 from harness.targets import is_worker
 from harness.verdicts import ITEM_PROPERTY, RESULT_PROPERTY
 
@@ -29,7 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-html", metavar="PATH", default=None, help="also write the report as an HTML page to PATH")
 
 
-OUTPUTS = (("report", "--report"), ("report_html", "--report-html"))
+# --junitxml is pytest's option, its writer blocked (-p no:junitxml in tox.ini): the run writes its report as JUnit
+# XML there, as `python -m reports junit` does (reports/junit.py, the one JUnit producer).
+OUTPUTS = (("report", "--report"), ("report_html", "--report-html"), ("xmlpath", "--junitxml"))
 
 
 def _open_output(path: Path, flags: int) -> int:
@@ -83,6 +87,7 @@ class Results:
         self.clock = time.monotonic()
         self.path: Path | None = None
         self.html_path: Path | None = None
+        self.junit_path: Path | None = None
         self.document: dict | None = None
         self.unwritten: list[str] = []  # the outputs that could not be written after all (a full disk)
 
@@ -92,15 +97,25 @@ class Results:
         if item is None:
             return
         result = properties.get(RESULT_PROPERTY)
+        test_locations = [self._test_location(report)]
+        target = next((t for t in self.config.mmapconf_targets if t.id == item["target"]), None)
+        replay = replay_line(self.config, item["claim"], target) if target else None
         if result is not None:  # the verdict, from the call (or from set-up, for an unavailable target)
-            self.records[report.nodeid] = dict(result, tests=[report.nodeid])
+            self.records[report.nodeid] = dict(result, tests=[report.nodeid], test_locations=test_locations,
+                                               replay=replay)
         elif report.nodeid not in self.records and (report.failed or report.skipped):
             # setup or teardown went wrong, or the forked child crashed before a verdict
             reason = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else report.outcome
             self.records[report.nodeid] = document.result_cell(
                 item["claim"], item["target"], catalog()[item["claim"]].inventory,
                 "unsupported" if report.skipped else "error", reason, as_expected=bool(report.skipped),
-                duration_s=round(report.duration, 3), tests=[report.nodeid])
+                duration_s=round(report.duration, 3), tests=[report.nodeid], test_locations=test_locations,
+                replay=replay)
+
+    def _test_location(self, report: pytest.TestReport) -> dict:
+        """Where the test's function is, for the report's links: its file as the catalog's entries name theirs."""
+        file, line, _ = report.location  # the file from the root directory, the line from 0
+        return {"file": shown_path(self.config.rootpath / file), "line": (line or 0) + 1}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -115,6 +130,7 @@ class Results:
                 "argv": sys.argv[1:],
                 "exit_status": int(exitstatus),
                 "mmapconf_commit": _commit(self.config.rootpath),
+                "source": {"checkout": str(ROOT), "repository": repository_url(ROOT)},
             },
             host=host_identity(),
             targets=[t.as_dict() for t in targets],
@@ -128,6 +144,9 @@ class Results:
         html_option = self.config.getoption("report_html")
         if html_option:
             self.html_path = self._write(Path(html_option), html.render(matrix.from_run(self.document)))
+        junit_option = self.config.getoption("xmlpath")
+        if junit_option:
+            self.junit_path = self._write(Path(junit_option), junit.render(matrix.from_run(self.document)))
         if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # the run did not leave what was asked of it
 
@@ -143,6 +162,9 @@ class Results:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.document is None:
+            asked = [flag for option, flag in OUTPUTS if self.config.getoption(option)]
+            if asked:
+                terminalreporter.line(f"mmapconf: no claim test ran, so nothing was written for {', '.join(asked)}")
             return
         terminalreporter.section("mmapconf verdicts")
         for line in table.render(self.document):
@@ -151,17 +173,48 @@ class Results:
             terminalreporter.line(f"report: {self.path}")
         if self.html_path:
             terminalreporter.line(f"html: {self.html_path}")
+        if self.junit_path:
+            terminalreporter.line(f"junit: {self.junit_path}")
         for problem in self.unwritten:
             terminalreporter.line(problem, red=True)
 
 
-def _commit(root: Path) -> str | None:
-    """The checkout's commit, when the suite runs from a git checkout."""
+def _git(root: Path, *args: str) -> str | None:
+    """What a git command prints about the checkout at ``root``; None when it is not one (or git is missing)."""
     try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _commit(root: Path) -> str | None:
+    """The checkout's commit: an unpacked bundle's from its manifest (./mmapconf bundle: it may lie inside another
+    git checkout, or none), else git's."""
+    manifest = root / "bundle-manifest.json"
+    if manifest.is_file():
+        return json.loads(manifest.read_text())["commit"]
+    return _git(root, "rev-parse", "--short", "HEAD")
+
+
+def repository_url(root: Path) -> str | None:
+    """The checkout's ``origin`` as a web address to link files at a commit (``…/blob/COMMIT/FILE#LLINE``): an https
+    remote on GitHub or GitLab (github.com, gitlab.com, or a host named github.* or gitlab.*), without any user
+    name or token in it; else None (the HTML page then links into the checkout itself). Only a git checkout of its
+    own counts: an unpacked bundle inside another project's checkout is not that project."""
+    if _git(root, "rev-parse", "--show-toplevel") != str(root.resolve()):
+        return None
+    parts = urlsplit(_git(root, "remote", "get-url", "origin") or "")
+    host = parts.hostname or ""
+    path = parts.path.rstrip("/").removesuffix(".git")
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a port number: not a remote to link to
+        return None
+    forge = host in ("github.com", "gitlab.com") or host.startswith(("github.", "gitlab."))
+    if parts.scheme != "https" or not forge or path.count("/") < 2:  # an https address of /owner/name
+        return None
+    return f"https://{host}{port}{path}"
 
 
 @pytest.hookimpl(trylast=True)

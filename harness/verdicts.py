@@ -22,7 +22,6 @@ The verdict travels to the controlling process in the report's
 from __future__ import annotations
 
 import fcntl
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from fixtures.platform import host_identity
 from harness.catalog import CatalogError, Claim, catalog
 from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations
 from harness.requirements import unmet
-from harness.targets import Target, is_worker
+from harness.targets import Target
 from harness.findings import ClaimRefuted, Finding, plain
 from reports.document import result_cell
 
@@ -166,17 +165,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.extra_keyword_matches.update({claim.id, claim.topic, *claim.inventory})
         target = item.callspec.params.get("target") if hasattr(item, "callspec") else None
         item.user_properties.append((ITEM_PROPERTY, {"claim": claim.id, "target": target.id if target else None}))
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A selection that matches nothing keeps pytest's status ("no tests collected") and says where the names are."""
-    if exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED or is_worker(session.config):
-        return
-    config = session.config
-    asked = " ".join(f"{flag} {expression!r}" for flag, expression in
-                     (("-k", config.getoption("keyword")), ("-m", config.getoption("markexpr"))) if expression)
-    print(f"mmapconf: {asked or ' '.join(config.args)} selects no test; `pytest suite --collect-only -q` lists "
-          f"the tests, suite/claims/*.toml the claims (-k matches claim IDs, topics and test names)", file=sys.stderr)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -11,7 +11,6 @@ command).
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import struct
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from fixtures import apt
 from fixtures.commands import run_tool
 from kernels import CHECKOUT, VMError
 
@@ -62,15 +62,12 @@ def ensure_host_tools(say: Callable[[str], None] = print) -> None:
     missing = missing_host_packages()
     if not missing:
         return
-    command = f"apt-get install --no-install-recommends {' '.join(missing)}"
-    if not (os.geteuid() == 0 and shutil.which("apt-get")):
-        raise VMError(f"{', '.join(missing)} not installed ({command})")
-    say(f"installing {' '.join(missing)} (apt-get)")
-    refresh_apt_lists()
+    if apt.can_install():
+        say(f"installing {' '.join(missing)} (apt-get)")
     try:
-        _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, timeout=1800)
-    except VMError as error:
-        raise VMError(f"could not install {', '.join(missing)} ({command}): {error}") from None
+        apt.install(missing)
+    except apt.InstallError as error:
+        raise VMError(str(error)) from None
 
 
 # --- kernel packages --------------------------------------------------------------------------------
@@ -82,20 +79,6 @@ def _series_pattern(series: str) -> re.Pattern:
 
 def _name_key(name: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", name))
-
-
-_apt_lists_refreshed = False
-
-
-def refresh_apt_lists() -> None:
-    """apt-get update, once per run and only as root (a fresh container has no package lists)."""
-    global _apt_lists_refreshed
-    if not _apt_lists_refreshed and os.geteuid() == 0 and shutil.which("apt-get"):
-        _apt_lists_refreshed = True
-        try:
-            _run("apt-get", "update", "-qq")
-        except VMError:
-            pass  # the lookup that follows says what is missing
 
 
 def apt_packages(prefix: str = "linux-image-") -> list[str]:
@@ -142,7 +125,7 @@ def resolve(spec: str) -> str:
 
     found = lookup()
     if found is None:
-        refresh_apt_lists()  # a fresh container has no package lists
+        apt.refresh_lists()  # a fresh container has no package lists
         found = lookup()
     if found is not None:
         return found

@@ -8,7 +8,8 @@ import re
 import sys
 import threading
 
-# pytest -v with console_output_style=count (kernels/runs.py, pytest_command): "suite/test_x.py::test_y[ext4] PASSED [  12/1530]"
+# pytest -v with console_output_style=count (kernels/runs.py, pytest_command):
+# "suite/test_x.py::test_y[OPEN-1:ext4] PASSED [  12/1530]" (the test ID names its claim and its target)
 PROGRESS = re.compile(r"^(?P<node>\S+::\S+) (?P<outcome>PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR)\b.*?"
                       r"\[\s*(?P<done>\d+)/(?P<total>\d+)\]\s*$")
 
@@ -19,8 +20,9 @@ def parse_progress(line: str) -> dict | None:
     if not match:
         return None
     node = match["node"]
-    target = node[node.rindex("[") + 1:-1] if node.endswith("]") and "[" in node else ""
-    return {"node": node.split("/")[-1], "outcome": match["outcome"], "target": target,
+    target = node[node.rindex("[") + 1:-1].rpartition(":")[2] if node.endswith("]") and "[" in node else ""
+    path, _, test = node.partition("::")  # the file without its directory (a claim ID may hold a / too)
+    return {"node": f"{path.rpartition('/')[2]}::{test}", "outcome": match["outcome"], "target": target,
             "done": int(match["done"]), "total": int(match["total"])}
 
 

@@ -49,9 +49,11 @@ class Run:
 
 def pytest_command(python: str, fs: list[str], profile: str, report: str, extra: list[str]) -> list[str]:
     """The suite, one test at a time (-v with a count: the progress lines the host follows); -c: tox.ini, whatever
-    the arguments (its -p loads the plugin before any conftest.py)."""
+    the arguments (its -p loads the plugin before any conftest.py). --no-install: a guest has no network, and its
+    root is the host's, which must not change while other runs use it."""
     return [python, "-m", "pytest", "-c", str(CHECKOUT / "tox.ini"), str(CHECKOUT / "suite"), "-p", "no:cacheprovider",
-            "-v", "--color=no", "-o", "console_output_style=count", "--fs", ",".join(fs), "--hypothesis-profile", profile,
+            "-v", "--color=no", "-o", "console_output_style=count", "--no-install", "--fs", ",".join(fs),
+            "--hypothesis-profile", profile,
             "--report", report, *extra]
 
 

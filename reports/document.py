@@ -14,9 +14,12 @@ _PRECEDENCE = ("error", "refuted", "observed", "holds", "unsupported")
 
 def result_cell(claim: str, target: str, inventory: list[str], verdict: str, detail: str, *, as_expected: bool,
                 alternative_examples: dict | None = None, counterexample: dict | None = None, examples: int = 0,
-                duration_s: float = 0.0, expected: dict | None = None, tests: list[str] | None = None) -> dict:
+                duration_s: float = 0.0, expected: dict | None = None, tests: list[str] | None = None,
+                test_locations: list[dict] | None = None, replay: str | None = None) -> dict:
     """One result cell (README, "Report format"): what one test, or every test of a claim, found on one target.
-    ``alternative_examples``: an example per alternative observed (its keys are the cell's ``alternatives``)."""
+    ``alternative_examples``: an example per alternative observed (its keys are the cell's ``alternatives``);
+    ``test_locations``: where the tests' functions are ({file, line}, the file from the checkout's root);
+    ``replay``: the command that runs the claim on the target again, from the checkout (harness/replay.py)."""
     return {
         "claim": claim,
         "target": target,
@@ -31,6 +34,8 @@ def result_cell(claim: str, target: str, inventory: list[str], verdict: str, det
         "expected": expected,
         "as_expected": as_expected,
         "tests": list(tests or []),
+        "test_locations": list(test_locations or []),
+        "replay": replay,
     }
 
 
@@ -43,6 +48,8 @@ def combine(results: list[dict]) -> dict:
     cell["duration_s"] = round(sum(r["duration_s"] for r in results), 3)
     cell["as_expected"] = all(r["as_expected"] for r in results)
     cell["tests"] = sorted(t for r in results for t in r["tests"])
+    places = {(place["file"], place["line"]) for r in results for place in r["test_locations"]}
+    cell["test_locations"] = [{"file": file, "line": line} for file, line in sorted(places)]
     return cell
 
 

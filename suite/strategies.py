@@ -1,12 +1,17 @@
-"""Hypothesis strategies shared by the claim tests: sizes and offsets around page boundaries."""
+"""Hypothesis strategies shared by the claim tests: sizes and offsets around page boundaries, at the page size a
+test draws in (``page``: its target's, Target.page_size), and how a claim test gets its case (draw_case())."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from hypothesis import strategies as st
 
 from fixtures import files
-from fixtures.files import EDGE_SIZES, PATTERN_SEEDS
-from fixtures.libc import PAGE_SIZE as PAGE, round_up
+from fixtures.files import PATTERN_SEEDS, edge_sizes
+from fixtures.libc import PAGE_SIZE, round_up
+from suite.scenarios.case import PagedCase
 
 pattern = files.pattern  # the scenarios' file contents (a read-only image holds exactly these: fixtures/files.py)
 MAX_PAGES = 4
@@ -14,24 +19,26 @@ MAX_PAGES = 4
 
 def read_only(target) -> bool:
     """Whether ``target`` is a read-only image (--fs squashfs, erofs): the only files there are its corpus
-    (fixtures/files.py write_corpus()): one per EDGE_SIZES size, all zeros or pattern(seed, size) for a seed
+    (fixtures/files.py write_corpus()): one per edge size, all zeros or pattern(seed, size) for a seed
     fill_seeds draws. A claim test draws only those there (file_sizes(target=...)), so no example is rejected."""
     return bool(target is not None and (target.fs.get("provisioned") or {}).get("read_only"))
 
 
-def file_sizes(min_size: int = 0, max_size: int = MAX_PAGES * PAGE, unaligned: bool = False, target=None,
+def file_sizes(page: int, min_size: int = 0, max_size: int | None = None, unaligned: bool = False, target=None,
                sizes: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[int]:
-    """Edge cases (0, 1, k·page±1, k·page) first, then any size in range (or ``sizes``: a claim's own draw of sizes
-    in range). On a read-only ``target`` (read_only()) only the edge sizes in range: its image holds no other."""
-    edges = [s for s in EDGE_SIZES if min_size <= s <= max_size]
+    """Edge cases (0, 1, k·page±1, k·page) first, then any size in range (up to MAX_PAGES pages by default; or
+    ``sizes``: a claim's own draw of sizes in range). On a read-only ``target`` (read_only()) only the edge sizes
+    in range: its image holds no other."""
+    max_size = MAX_PAGES * page if max_size is None else max_size
+    edges = [s for s in edge_sizes(page) if min_size <= s <= max_size]
     if read_only(target):
-        held = [s for s in edges if not (unaligned and s % PAGE == 0)]
+        held = [s for s in edges if not (unaligned and s % page == 0)]
         if not held:
-            raise ValueError(f"a read-only image holds no file of {min_size} to {max_size} bytes (EDGE_SIZES)")
+            raise ValueError(f"a read-only image holds no file of {min_size} to {max_size} bytes (edge_sizes)")
         return st.sampled_from(held)
     if sizes is None:
         sizes = st.one_of(st.sampled_from(edges), st.integers(min_size, max_size)) if edges else st.integers(min_size, max_size)
-    return sizes.filter(lambda s: s % PAGE) if unaligned else sizes
+    return sizes.filter(lambda s: s % page) if unaligned else sizes
 
 
 def open_modes(target=None) -> list[str]:
@@ -40,25 +47,42 @@ def open_modes(target=None) -> list[str]:
     return ["O_RDONLY"] if read_only(target) else ["O_RDONLY", "O_RDWR"]
 
 
-def page_offsets(max_page: int) -> st.SearchStrategy[int]:
+def page_offsets(page: int, max_page: int) -> st.SearchStrategy[int]:
     """A page-multiple file offset from 0 to max_page pages."""
-    return st.integers(0, max(max_page, 0)).map(lambda k: k * PAGE)
+    return st.integers(0, max(max_page, 0)).map(lambda k: k * page)
 
 
 fill_seeds = st.integers(PATTERN_SEEDS.start, PATTERN_SEEDS.stop - 1)
 
 
-def eof_page_end(size: int) -> int:
-    """The file offset where the page holding EOF ends."""
-    return round_up(size)
-
-
-def store_in(lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
+def store_in(page: int, lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
     """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
-    edges = {lo, hi - 1} | set(range(round_up(lo), hi, PAGE)) | {p - 1 for p in range(round_up(lo + 1), hi, PAGE)}
+    edges = ({lo, hi - 1} | set(range(round_up(lo, page), hi, page))
+             | {p - 1 for p in range(round_up(lo + 1, page), hi, page)})
     at = st.sampled_from(sorted(e for e in edges if lo <= e < hi)) | st.integers(lo, hi - 1)
-    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * PAGE, hi - a))))
+    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * page, hi - a))))
 
 
-def stores_in(lo: int, hi: int, max_size: int = 6) -> st.SearchStrategy[tuple]:
-    return st.lists(store_in(lo, hi), min_size=1, max_size=max_size).map(tuple)
+def stores_in(page: int, lo: int, hi: int, max_size: int = 6) -> st.SearchStrategy[tuple]:
+    return st.lists(store_in(page, lo, hi), min_size=1, max_size=max_size).map(tuple)
+
+
+@dataclass(frozen=True)
+class PageRelative:
+    """An explicit example that means the same at every page size: ``build(page_size)`` makes the case. A claim
+    test takes it as its ``data`` (``@example(data=PageRelative(lambda page: ...))``) and draw_case() builds it at
+    its target's page size where it would draw the case."""
+
+    build: Callable[[int], PagedCase]
+
+    def __repr__(self) -> str:  # what Hypothesis prints of a failing explicit example: the case at this host's page
+        return f"PageRelative(at {PAGE_SIZE}-byte pages: {self.build(PAGE_SIZE)!r})"
+
+
+def draw_case(data, target, cases: st.SearchStrategy[PagedCase]) -> PagedCase:
+    """The case a claim test runs on ``target``: drawn from ``cases`` (a strategy drawing at target.page_size), or
+    its explicit example (``data`` a PageRelative) built at that page size. Checked either way (PagedCase.check):
+    a case that does not fit the page size is an error, never a verdict."""
+    case = data.build(target.page_size) if isinstance(data, PageRelative) else data.draw(cases, label="case")
+    case.check()
+    return case

@@ -7,14 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suite.scenarios import fork as scenario
-from suite.strategies import PAGE, file_sizes, page_offsets, pattern
+from suite.strategies import draw_case, file_sizes, page_offsets, pattern
 
 
 @st.composite
-def inherit_cases(draw) -> scenario.InheritCase:
-    size = draw(file_sizes(min_size=1))
-    offset = draw(page_offsets((size - 1) // PAGE))
+def inherit_cases(draw, page: int) -> scenario.InheritCase:
+    size = draw(file_sizes(page, min_size=1))
+    offset = draw(page_offsets(page, (size - 1) // page))
     return scenario.InheritCase(
+        page_size=page,
         file_size=size,
         flags=draw(st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])),
         prot=draw(st.sampled_from([("PROT_READ",), ("PROT_READ", "PROT_WRITE")])),
@@ -24,8 +25,8 @@ def inherit_cases(draw) -> scenario.InheritCase:
 
 
 @st.composite
-def fork_stores(draw, flags: str) -> scenario.ForkStores:
-    size = draw(file_sizes(min_size=1))
+def fork_stores(draw, page: int, flags: str) -> scenario.ForkStores:
+    size = draw(file_sizes(page, min_size=1))
 
     @st.composite
     def store(draw2) -> scenario.Store:
@@ -33,31 +34,34 @@ def fork_stores(draw, flags: str) -> scenario.ForkStores:
         return scenario.Store(draw2(st.sampled_from(["parent", "child"])), at,
                               draw2(st.binary(min_size=1, max_size=min(64, size - at))))
 
-    return scenario.ForkStores(size, flags, tuple(draw(st.lists(store(), min_size=1, max_size=6))))
+    return scenario.ForkStores(page, size, flags, tuple(draw(st.lists(store(), min_size=1, max_size=6))))
 
 
 @pytest.mark.claim("FORK-1")
-@given(case=inherit_cases())
-def test_child_inherits_mapping_at_same_address(conformance, target, case):
+@given(data=st.data())
+def test_child_inherits_mapping_at_same_address(conformance, target, data):
+    case = draw_case(data, target, inherit_cases(target.page_size))
     conformance.judge(scenario.judge_inherited_at_same_address, case, scenario.inherit(conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-2")
-@given(case=fork_stores("MAP_SHARED"))
-def test_shared_mapping_stores_seen_by_parent_and_child(conformance, target, case):
+@given(data=st.data())
+def test_shared_mapping_stores_seen_by_parent_and_child(conformance, target, data):
+    case = draw_case(data, target, fork_stores(target.page_size, "MAP_SHARED"))
     conformance.judge(scenario.judge_shared_stores_seen_both_ways, case, scenario.fork_and_store(conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-3")
-@given(case=fork_stores("MAP_PRIVATE"))
-def test_private_mapping_stores_after_fork_stay_private(conformance, target, case):
+@given(data=st.data())
+def test_private_mapping_stores_after_fork_stay_private(conformance, target, data):
+    case = draw_case(data, target, fork_stores(target.page_size, "MAP_PRIVATE"))
     conformance.judge(scenario.judge_private_stores_stay_private, case, scenario.fork_and_store(conformance.workspace, case))
 
 
 @st.composite
-def pre_fork_private_stores(draw) -> scenario.PreForkPrivateStores:
-    size = draw(file_sizes(min_size=1))
-    offset = draw(page_offsets((size - 1) // PAGE))
+def pre_fork_private_stores(draw, page: int) -> scenario.PreForkPrivateStores:
+    size = draw(file_sizes(page, min_size=1))
+    offset = draw(page_offsets(page, (size - 1) // page))
     length = draw(st.integers(1, size - offset) | st.just(size - offset))
     original = pattern(13, size)[offset:offset + length]
 
@@ -73,12 +77,12 @@ def pre_fork_private_stores(draw) -> scenario.PreForkPrivateStores:
         return bytes(view) != original
 
     stores = draw(st.lists(store(), min_size=1, max_size=6).filter(changes_something))
-    return scenario.PreForkPrivateStores(size, draw(st.sampled_from(["O_RDONLY", "O_RDWR"])), offset, length, tuple(stores))
+    return scenario.PreForkPrivateStores(page, size, draw(st.sampled_from(["O_RDONLY", "O_RDWR"])), offset, length, tuple(stores))
 
 
 @st.composite
-def anonymous_stores(draw) -> scenario.AnonymousStores:
-    length = draw(file_sizes(min_size=1))
+def anonymous_stores(draw, page: int) -> scenario.AnonymousStores:
+    length = draw(file_sizes(page, min_size=1))
 
     @st.composite
     def store(draw2) -> scenario.Store:
@@ -86,13 +90,14 @@ def anonymous_stores(draw) -> scenario.AnonymousStores:
         return scenario.Store(draw2(st.sampled_from(["parent", "child"])), at,
                               draw2(st.binary(min_size=1, max_size=min(64, length - at))))
 
-    return scenario.AnonymousStores(length, tuple(draw(st.lists(store(), min_size=1, max_size=6))))
+    return scenario.AnonymousStores(page, length, tuple(draw(st.lists(store(), min_size=1, max_size=6))))
 
 
 @st.composite
-def locked_increments(draw) -> scenario.LockedIncrements:
-    size = draw(file_sizes(min_size=8))
+def locked_increments(draw, page: int) -> scenario.LockedIncrements:
+    size = draw(file_sizes(page, min_size=8))
     return scenario.LockedIncrements(
+        page_size=page,
         file_size=size,
         counter_at=draw(st.sampled_from([0, size - 8]) | st.integers(0, size - 8)),
         initial=draw(st.sampled_from([0, 2**32 - 1]) | st.integers(0, 2**48)),
@@ -103,20 +108,23 @@ def locked_increments(draw) -> scenario.LockedIncrements:
 
 
 @pytest.mark.claim("FORK-4")
-@given(case=pre_fork_private_stores())
-def test_child_reads_parent_pre_fork_private_stores(conformance, target, case):
+@given(data=st.data())
+def test_child_reads_parent_pre_fork_private_stores(conformance, target, data):
+    case = draw_case(data, target, pre_fork_private_stores(target.page_size))
     conformance.judge(scenario.judge_child_sees_parent_pre_fork_stores, case,
                       scenario.store_private_then_fork(conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-5")
-@given(case=anonymous_stores())
-def test_shared_anonymous_mapping_stores_seen_by_parent_and_child(conformance, target, case):
+@given(data=st.data())
+def test_shared_anonymous_mapping_stores_seen_by_parent_and_child(conformance, target, data):
+    case = draw_case(data, target, anonymous_stores(target.page_size))
     conformance.judge(scenario.judge_shared_stores_seen_both_ways, case,
                       scenario.fork_and_store_anonymous(conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-6")
-@given(case=locked_increments())
-def test_locked_increments_through_shared_mapping_lose_nothing(conformance, target, case):
+@given(data=st.data())
+def test_locked_increments_through_shared_mapping_lose_nothing(conformance, target, data):
+    case = draw_case(data, target, locked_increments(target.page_size))
     conformance.judge(scenario.judge_locked_increments_exact, case, scenario.locked_increments(conformance.workspace, case))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import geom as scenario
-from suite.strategies import MAX_PAGES, PAGE, file_sizes, fill_seeds, open_modes, page_offsets, read_only
+from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, open_modes, page_offsets, read_only
 
 ALL_PROTS = [(), ("PROT_READ",), ("PROT_WRITE",), ("PROT_EXEC",), ("PROT_READ", "PROT_WRITE"),
              ("PROT_READ", "PROT_EXEC"), ("PROT_WRITE", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -26,51 +26,57 @@ def valid_modes(draw, target, prots=READABLE) -> tuple[str, tuple[str, ...], str
     return mode, prot, flags
 
 
-def lengths(max_pages: int = MAX_PAGES + 1) -> st.SearchStrategy[int]:
-    return st.sampled_from([1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE - 1]) | st.integers(1, max_pages * PAGE)
+def lengths(page: int, max_pages: int = MAX_PAGES + 1) -> st.SearchStrategy[int]:
+    return st.sampled_from([1, page - 1, page, page + 1, 2 * page - 1]) | st.integers(1, max_pages * page)
 
 
-def unaligned_offsets() -> st.SearchStrategy[int]:
+def unaligned_offsets(page: int) -> st.SearchStrategy[int]:
     """Offsets that are not page multiples: just off a multiple (k*page +- small), mid-page, and anything up to 2**40."""
-    near = st.tuples(st.integers(0, 1 << 20), st.sampled_from([1, 2, 8, 512, PAGE // 2, -1, -2, -8, -512]))
+    near = st.tuples(st.integers(0, 1 << 20), st.sampled_from([1, 2, 8, 512, page // 2, -1, -2, -8, -512]))
     return st.one_of(
-        near.map(lambda kd: kd[0] * PAGE + kd[1]).filter(lambda o: o > 0),
-        st.integers(1, PAGE - 1),
-        st.integers(1, 1 << 40).filter(lambda o: o % PAGE),
+        near.map(lambda kd: kd[0] * page + kd[1]).filter(lambda o: o > 0),
+        st.integers(1, page - 1),
+        st.integers(1, 1 << 40).filter(lambda o: o % page),
     )
 
 
 @st.composite
 def unaligned_offset_calls(draw, target) -> scenario.MmapCall:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
-    return scenario.MmapCall(mode, prot, (flags,), draw(file_sizes()), draw(lengths()), draw(unaligned_offsets()))
+    return scenario.MmapCall(page, mode, prot, (flags,), draw(file_sizes(page)), draw(lengths(page)),
+                             draw(unaligned_offsets(page)))
 
 
 @st.composite
 def zero_length_calls(draw, target) -> scenario.MmapCall:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
-    size = draw(file_sizes())
+    size = draw(file_sizes(page))
     if draw(st.booleans()):  # an anonymous mapping
-        return scenario.MmapCall(None, prot, (flags, "MAP_ANONYMOUS"), size, 0, 0)
-    return scenario.MmapCall(mode, prot, (flags,), size, 0, draw(page_offsets(size // PAGE + 1)))
+        return scenario.MmapCall(page, None, prot, (flags, "MAP_ANONYMOUS"), size, 0, 0)
+    return scenario.MmapCall(page, mode, prot, (flags,), size, 0, draw(page_offsets(page, size // page + 1)))
 
 
 @st.composite
 def shared_private_calls(draw, target) -> scenario.MmapCall:
-    size = draw(file_sizes())
+    page = target.page_size
+    size = draw(file_sizes(page))
     prot = draw(st.sampled_from([p for p in ALL_PROTS if (target.meets("exec-allowed") or "PROT_EXEC" not in p)]))
-    return scenario.MmapCall("O_RDWR", prot, ("MAP_SHARED", "MAP_PRIVATE"), size, draw(lengths()), draw(page_offsets(size // PAGE + 1)))
+    return scenario.MmapCall(page, "O_RDWR", prot, ("MAP_SHARED", "MAP_PRIVATE"), size, draw(lengths(page)),
+                             draw(page_offsets(page, size // page + 1)))
 
 
 @st.composite
 def offset_maps(draw, target) -> scenario.OffsetMap:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target))
-    size = draw(file_sizes(PAGE + 1, 8 * PAGE, target=target, sizes=st.sampled_from(
-        [2 * PAGE, 2 * PAGE + 1, 3 * PAGE - 1, 4 * PAGE, 8 * PAGE]) | st.integers(PAGE + 1, 8 * PAGE)))
-    offset = draw(st.sampled_from([PAGE]) | page_offsets((size - 1) // PAGE))
+    size = draw(file_sizes(page, page + 1, 8 * page, target=target, sizes=st.sampled_from(
+        [2 * page, 2 * page + 1, 3 * page - 1, 4 * page, 8 * page]) | st.integers(page + 1, 8 * page)))
+    offset = draw(st.sampled_from([page]) | page_offsets(page, (size - 1) // page))
     rest = size - offset
-    return scenario.OffsetMap(mode, prot, flags, size, draw(fill_seeds), offset,
-                              draw(st.sampled_from([rest, round_up(rest), PAGE]) | lengths(8)))
+    return scenario.OffsetMap(page, mode, prot, flags, size, draw(fill_seeds), offset,
+                              draw(st.sampled_from([rest, round_up(rest, page), page]) | lengths(page, 8)))
 
 
 FAILURES = ["zero-length", "unaligned-offset", "bad-fd", "wronly-fd", "shared-write-on-rdonly-fd", "no-map-type",
@@ -79,15 +85,16 @@ FAILURES = ["zero-length", "unaligned-offset", "bad-fd", "wronly-fd", "shared-wr
 
 @st.composite
 def failing_calls(draw, target) -> scenario.FailingCall:
+    page = target.page_size
     failure = draw(st.sampled_from(FAILURES))
     mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
     flags = (flags,)
-    size = draw(file_sizes())
-    length, offset, addr_delta = draw(lengths()), draw(page_offsets(size // PAGE + 1)), None
+    size = draw(file_sizes(page))
+    length, offset, addr_delta = draw(lengths(page)), draw(page_offsets(page, size // page + 1)), None
     if failure == "zero-length":
         length = 0
     elif failure == "unaligned-offset":
-        offset = draw(unaligned_offsets())
+        offset = draw(unaligned_offsets(page))
     elif failure == "bad-fd":
         mode = None  # fd -1 without MAP_ANONYMOUS: EBADF
     elif failure == "wronly-fd":
@@ -98,30 +105,34 @@ def failing_calls(draw, target) -> scenario.FailingCall:
     elif failure == "no-map-type":
         flags = ()
     elif failure == "fixed-unaligned-addr":
-        flags, addr_delta = flags + ("MAP_FIXED",), draw(st.sampled_from([1, PAGE - 1]) | st.integers(1, PAGE - 1))
+        flags, addr_delta = flags + ("MAP_FIXED",), draw(st.sampled_from([1, page - 1]) | st.integers(1, page - 1))
     else:  # beyond any user address space (TASK_SIZE is at most 2**56), up to a length whose round-up overflows
         length = draw(st.sampled_from([2**63, 2**64 - 1]) | st.integers(2**57, 2**64 - 1))
-    return scenario.FailingCall(failure, mode, prot, flags, size, length, offset, addr_delta)
+    return scenario.FailingCall(page, failure, mode, prot, flags, size, length, offset, addr_delta)
 
 
 @st.composite
 def unaligned_lengths(draw, target) -> scenario.UnalignedLength:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target))
-    length = draw((st.sampled_from([1, PAGE - 1, PAGE + 1, 3 * PAGE - 1]) | st.integers(1, MAX_PAGES * PAGE)).filter(lambda n: n % PAGE))
-    offset = draw(page_offsets(MAX_PAGES))
-    size = draw(st.sampled_from([offset + round_up(length)]) | st.integers(offset + round_up(length), offset + round_up(length) + 2 * PAGE))
-    return scenario.UnalignedLength(mode, prot, flags, size, draw(fill_seeds), offset, length, draw(fill_seeds))
+    length = draw((st.sampled_from([1, page - 1, page + 1, 3 * page - 1]) | st.integers(1, MAX_PAGES * page)).filter(lambda n: n % page))
+    offset = draw(page_offsets(page, MAX_PAGES))
+    least = offset + round_up(length, page)
+    size = draw(st.sampled_from([least]) | st.integers(least, least + 2 * page))
+    return scenario.UnalignedLength(page, mode, prot, flags, size, draw(fill_seeds), offset, length, draw(fill_seeds))
 
 
 @st.composite
 def fixed_maps(draw, target) -> scenario.FixedMap:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
-    size = draw(file_sizes(min_size=1))
-    offset = draw(page_offsets((size - 1) // PAGE))
-    length = draw(lengths())
+    size = draw(file_sizes(page, min_size=1))
+    offset = draw(page_offsets(page, (size - 1) // page))
+    length = draw(lengths(page))
     at_page = draw(st.integers(0, 3))
-    pages = round_up(length) // PAGE
+    pages = round_up(length, page) // page
     return scenario.FixedMap(
+        page_size=page,
         replaced=draw(st.sampled_from(scenario.REPLACED)),
         reserve_pages=draw(st.integers(at_page + pages, at_page + pages + 3)),
         at_page=at_page, open_mode=mode, prot=prot, flags=flags, file_size=size, fill_seed=draw(fill_seeds),
@@ -131,14 +142,16 @@ def fixed_maps(draw, target) -> scenario.FixedMap:
 
 @st.composite
 def hints(draw, target) -> scenario.Hint:
+    page = target.page_size
     mode, prot, flags = draw(valid_modes(target, ALL_PROTS))
-    size = draw(file_sizes())
-    length = draw(lengths())
-    pages = round_up(length) // PAGE
+    size = draw(file_sizes(page))
+    length = draw(lengths(page))
+    pages = round_up(length, page) // page
     hole_pages = draw(st.integers(pages, pages + 3))
     occupied_pages = draw(st.integers(1, 4))
     return scenario.Hint(
-        open_mode=mode, prot=prot, flags=flags, file_size=size, offset=draw(page_offsets(size // PAGE + 1)), length=length,
+        page_size=page,
+        open_mode=mode, prot=prot, flags=flags, file_size=size, offset=draw(page_offsets(page, size // page + 1)), length=length,
         hole_pages=hole_pages, at_page=draw(st.integers(0, hole_pages - pages)),
         occupied_pages=occupied_pages, occupied_page=draw(st.integers(0, occupied_pages - 1)),
     )
@@ -147,54 +160,54 @@ def hints(draw, target) -> scenario.Hint:
 @pytest.mark.claim("GEOM-1")
 @given(data=st.data())
 def test_mmap_unaligned_offset_fails_einval(conformance, target, data):
-    call = data.draw(unaligned_offset_calls(target))
+    call = draw_case(data, target, unaligned_offset_calls(target))
     conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-2")
 @given(data=st.data())
 def test_mapping_byte_i_is_file_byte_offset_plus_i(conformance, target, data):
-    case = data.draw(offset_maps(target))
+    case = draw_case(data, target, offset_maps(target))
     conformance.judge(scenario.judge_byte_i_is_file_byte_offset_plus_i, case, scenario.load_at_offset(conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-3")
 @given(data=st.data())
 def test_failed_mmap_returns_map_failed_not_null(conformance, target, data):
-    call = data.draw(failing_calls(target))
+    call = draw_case(data, target, failing_calls(target))
     conformance.judge(scenario.judge_returns_map_failed, call, scenario.call_mmap_raw(conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-4")
 @given(data=st.data())
 def test_unaligned_length_maps_whole_last_page(conformance, target, data):
-    case = data.draw(unaligned_lengths(target))
+    case = draw_case(data, target, unaligned_lengths(target))
     conformance.judge(scenario.judge_whole_last_page_mapped, case, scenario.map_unaligned_length(conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-5")
 @given(data=st.data())
 def test_map_fixed_returns_addr_and_replaces_range(conformance, target, data):
-    case = data.draw(fixed_maps(target))
+    case = draw_case(data, target, fixed_maps(target))
     conformance.judge(scenario.judge_fixed_at_addr_replacing_range, case, scenario.map_fixed(conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-6")
 @given(data=st.data())
 def test_address_without_map_fixed_is_only_a_hint(conformance, target, data):
-    case = data.draw(hints(target))
+    case = draw_case(data, target, hints(target))
     conformance.judge(scenario.judge_hint_only_a_hint, case, scenario.map_with_hints(conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-7")
 @given(data=st.data())
 def test_map_shared_with_map_private_fails_einval(conformance, target, data):
-    call = data.draw(shared_private_calls(target))
+    call = draw_case(data, target, shared_private_calls(target))
     conformance.judge(scenario.judge_shared_private_rejected, call, scenario.call_mmap(conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-8")
 @given(data=st.data())
 def test_mmap_zero_length_fails_einval(conformance, target, data):
-    call = data.draw(zero_length_calls(target))
+    call = draw_case(data, target, zero_length_calls(target))
     conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))

@@ -30,7 +30,7 @@ def test_catalog_claims_hold_together_under_random_sequences(conformance, target
     if platform is None:
         conformance.unsupported(taken["unsupported"])
     sequences = max(settings.default.max_examples, MIN_SEQUENCES)
-    case = scenario.SequenceRun(target.fs["type"], sequences, STEPS_PER_SEQUENCE, taken)
+    case = scenario.SequenceRun(target.fs["type"], sequences, STEPS_PER_SEQUENCE, taken, target.page_size)
     seen = scenario.run_sequences(conformance.workspace, case, platform, target.directory)
     try:
         conformance.judge(scenario.judge_sequences_consistent, case, seen, examples=seen.examples)

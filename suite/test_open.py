@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import open as scenario
-from suite.strategies import PAGE, MAX_PAGES, file_sizes, fill_seeds, page_offsets
+from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, page_offsets
 
 ALL_PROTS = [(), ("PROT_READ",), ("PROT_WRITE",), ("PROT_EXEC",), ("PROT_READ", "PROT_WRITE"),
              ("PROT_READ", "PROT_EXEC"), ("PROT_WRITE", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -26,33 +26,37 @@ def prots(target, must_include: str | None = None, exclude: tuple[str, ...] = ()
     return st.sampled_from(allowed_prots(target, must_include, exclude))
 
 
-def lengths(in_file: int | None = None) -> st.SearchStrategy[int]:
+def lengths(page: int, in_file: int | None = None) -> st.SearchStrategy[int]:
     """Mapping lengths: page edges, the file's extent from the offset, and anything up to MAX_PAGES+1 pages."""
-    edges = [1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE] + ([in_file, round_up(in_file)] if in_file else [])
-    return st.sampled_from(edges) | st.integers(1, (MAX_PAGES + 1) * PAGE)
+    edges = [1, page - 1, page, page + 1, 2 * page] + ([in_file, round_up(in_file, page)] if in_file else [])
+    return st.sampled_from(edges) | st.integers(1, (MAX_PAGES + 1) * page)
 
 
 @st.composite
 def map_attempts(draw, target, open_mode: str, flags, prot) -> scenario.MapAttempt:
-    size = draw(file_sizes())
+    page = target.page_size
+    size = draw(file_sizes(page))
     return scenario.MapAttempt(
+        page_size=page,
         open_mode=open_mode,
         prot=draw(prot),
         flags=draw(flags),
         file_size=size,
-        length=draw(st.integers(1, (MAX_PAGES + 1) * PAGE)),
-        offset=draw(page_offsets(size // PAGE + 1)),
+        length=draw(st.integers(1, (MAX_PAGES + 1) * page)),
+        offset=draw(page_offsets(page, size // page + 1)),
     )
 
 
 @st.composite
 def map_matrices(draw, target, open_mode: str) -> scenario.MapMatrix:
-    size = draw(file_sizes())
+    page = target.page_size
+    size = draw(file_sizes(page))
     return scenario.MapMatrix(
+        page_size=page,
         open_mode=open_mode,
         file_size=size,
-        length=draw(lengths(size)),
-        offset=draw(page_offsets(size // PAGE + 1)),
+        length=draw(lengths(page, size)),
+        offset=draw(page_offsets(page, size // page + 1)),
         combos=tuple((prot, flags) for prot in allowed_prots(target) for flags in FLAGS),
     )
 
@@ -65,14 +69,16 @@ def stores_within(span: int, min_stores: int) -> st.SearchStrategy[tuple]:
 
 
 @st.composite
-def use_cases(draw, open_mode: str, flags, prot, min_stores: int | None, close_fd, reuse_fd, target=None) -> scenario.UseCase:
+def use_cases(draw, target, open_mode: str, flags, prot, min_stores: int | None, close_fd, reuse_fd) -> scenario.UseCase:
     """A mapping inside or across EOF, starting inside the file; stores (min_stores None: none) inside the file."""
-    size = draw(file_sizes(min_size=1, target=target))
-    offset = draw(page_offsets((size - 1) // PAGE))
-    length = draw(lengths(size - offset))
+    page = target.page_size
+    size = draw(file_sizes(page, min_size=1, target=target))
+    offset = draw(page_offsets(page, (size - 1) // page))
+    length = draw(lengths(page, size - offset))
     span = min(length, size - offset)
     close = draw(close_fd)
     return scenario.UseCase(
+        page_size=page,
         open_mode=open_mode,
         prot=draw(prot),
         flags=draw(flags),
@@ -88,16 +94,18 @@ def use_cases(draw, open_mode: str, flags, prot, min_stores: int | None, close_f
 
 @st.composite
 def add_writes(draw, target) -> scenario.AddWrite:
-    size = draw(file_sizes(min_size=1))
-    offset = draw(page_offsets((size - 1) // PAGE))
-    length = draw(lengths(size - offset))
-    mapped_pages = round_up(length) // PAGE
-    in_file_pages = round_up(size - offset) // PAGE
+    page = target.page_size
+    size = draw(file_sizes(page, min_size=1))
+    offset = draw(page_offsets(page, (size - 1) // page))
+    length = draw(lengths(page, size - offset))
+    mapped_pages = round_up(length, page) // page
+    in_file_pages = round_up(size - offset, page) // page
     first_page = draw(st.integers(0, min(mapped_pages, in_file_pages) - 1))
     pages = draw(st.integers(1, mapped_pages - first_page))
-    low, high = first_page * PAGE, min((first_page + pages) * PAGE, size - offset)  # in the range and in the file
+    low, high = first_page * page, min((first_page + pages) * page, size - offset)  # in the range and in the file
     store_at = draw(st.sampled_from([low, high - 1]) | st.integers(low, high - 1))
     return scenario.AddWrite(
+        page_size=page,
         file_size=size,
         fill_seed=draw(fill_seeds),
         prot=draw(prots(target, "PROT_READ", exclude=("PROT_WRITE",))),
@@ -115,45 +123,47 @@ def add_writes(draw, target) -> scenario.AddWrite:
 @pytest.mark.claim("OPEN-1")
 @given(data=st.data())
 def test_shared_writable_map_of_rdonly_fd_fails_eacces(conformance, target, data):
-    attempt = data.draw(map_attempts(target, "O_RDONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
+    attempt = draw_case(data, target, map_attempts(target, "O_RDONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
     conformance.judge(scenario.judge_fails_with_eacces, attempt, scenario.try_map(conformance.workspace, attempt))
 
 
 @pytest.mark.claim("OPEN-2")
 @given(data=st.data())
 def test_private_writable_map_of_rdonly_fd_works_and_stays_private(conformance, target, data):
-    case = data.draw(use_cases("O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_WRITE"), 1,
-                               st.booleans(), st.just(False), target))
+    case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_WRITE"), 1,
+                                             st.booleans(), st.just(False)))
     conformance.judge(scenario.judge_private_writable_map_works, case, scenario.map_and_use(conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-3")
 @given(data=st.data())
 def test_shared_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, data):
-    case = data.draw(use_cases("O_RDONLY", st.just("MAP_SHARED"), prots(target, "PROT_READ", exclude=("PROT_WRITE",)),
-                               None, st.booleans(), st.just(False), target))
+    case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_SHARED"),
+                                             prots(target, "PROT_READ", exclude=("PROT_WRITE",)), None, st.booleans(),
+                                             st.just(False)))
     conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-4")
 @given(data=st.data())
 def test_private_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, data):
-    case = data.draw(use_cases("O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_READ", exclude=("PROT_WRITE",)),
-                               None, st.booleans(), st.just(False), target))
+    case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_PRIVATE"),
+                                             prots(target, "PROT_READ", exclude=("PROT_WRITE",)), None, st.booleans(),
+                                             st.just(False)))
     conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-5")
 @given(data=st.data())
 def test_map_of_wronly_fd_fails_whatever_prot_and_flags(conformance, target, data):
-    attempt = data.draw(map_attempts(target, "O_WRONLY", st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"]), prots(target)))
+    attempt = draw_case(data, target, map_attempts(target, "O_WRONLY", st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"]), prots(target)))
     conformance.judge(scenario.judge_fails, attempt, scenario.try_map(conformance.workspace, attempt))
 
 
 @pytest.mark.claim("OPEN-6")
 @given(data=st.data())
 def test_shared_writable_map_of_wronly_fd_succeeds(conformance, target, data):
-    attempt = data.draw(map_attempts(target, "O_WRONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
+    attempt = draw_case(data, target, map_attempts(target, "O_WRONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
     conformance.judge(scenario.judge_succeeds, attempt, scenario.try_map(conformance.workspace, attempt))
 
 
@@ -161,19 +171,20 @@ def test_shared_writable_map_of_wronly_fd_succeeds(conformance, target, data):
 @given(data=st.data())
 def test_rdonly_fd_maps_only_without_prot_write(conformance, target, data):
     # Every prot x flags combination is tried on each example's fd, so no combination depends on the draw.
-    matrix = data.draw(map_matrices(target, "O_RDONLY"))
+    matrix = draw_case(data, target, map_matrices(target, "O_RDONLY"))
     conformance.judge(scenario.judge_only_readonly_prots_succeed, matrix, scenario.try_map_each(conformance.workspace, matrix))
 
 
 @pytest.mark.claim("OPEN-8")
 @given(data=st.data())
 def test_mprotect_adding_write_to_shared_map_of_rdonly_fd_fails_eacces(conformance, target, data):
-    case = data.draw(add_writes(target))
+    case = draw_case(data, target, add_writes(target))
     conformance.judge(scenario.judge_mprotect_write_refused, case, scenario.mprotect_add_write(conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-9")
 @given(data=st.data())
 def test_mapping_loads_and_stores_after_fd_closed(conformance, target, data):
-    case = data.draw(use_cases("O_RDWR", st.sampled_from(FLAGS), st.just(("PROT_READ", "PROT_WRITE")), 1, st.just(True), st.booleans()))
+    case = draw_case(data, target, use_cases(target, "O_RDWR", st.sampled_from(FLAGS), st.just(("PROT_READ", "PROT_WRITE")), 1,
+                                             st.just(True), st.booleans()))
     conformance.judge(scenario.judge_mapping_valid_after_close, case, scenario.map_and_use(conformance.workspace, case))

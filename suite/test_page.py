@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import page as scenario
-from suite.strategies import PAGE, file_sizes, open_modes
+from suite.strategies import draw_case, file_sizes, open_modes
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -33,38 +33,40 @@ def _reject_unless_evicted(conformance, seen) -> None:
                            f"posix_fadvise(POSIX_FADV_DONTNEED)")
 
 
-def _windows(target) -> tuple[int, int]:
-    return scenario.readahead_pages(target.run_dir), scenario.fault_around_pages()
+def _windows(target) -> tuple[int, int, int]:
+    """(page size, readahead window, fault-around window): the windows in pages of the target's page size."""
+    page = target.page_size
+    return page, scenario.readahead_pages(target.run_dir, page), scenario.fault_around_pages(page)
 
 
 @st.composite
-def fresh_maps(draw) -> scenario.MapCase:
-    size = draw(file_sizes() | st.sampled_from([MIB, 4 * MIB + 1]) | st.integers(0, 8 * MIB))
+def fresh_maps(draw, page: int) -> scenario.MapCase:
+    size = draw(file_sizes(page) | st.sampled_from([MIB, 4 * MIB + 1]) | st.integers(0, 8 * MIB))
     mode, prot, flags = draw(st.sampled_from(MAPPINGS))
-    file_pages = round_up(size) // PAGE
-    offset = draw(st.just(0) | st.integers(0, file_pages).map(lambda k: k * PAGE))
-    beyond = draw(st.integers(0, 2)) * PAGE  # up to two pages past the end of the file's last page
-    room = max(round_up(size) - offset + beyond, 1)
-    length = min(draw(st.sampled_from([1, PAGE - 1, PAGE, PAGE + 1, room]) | st.integers(1, room)), room)
-    return scenario.MapCase(size, mode, prot, flags, offset, length)
+    file_pages = round_up(size, page) // page
+    offset = draw(st.just(0) | st.integers(0, file_pages).map(lambda k: k * page))
+    beyond = draw(st.integers(0, 2)) * page  # up to two pages past the end of the file's last page
+    room = max(round_up(size, page) - offset + beyond, 1)
+    length = min(draw(st.sampled_from([1, page - 1, page, page + 1, room]) | st.integers(1, room)), room)
+    return scenario.MapCase(page, size, mode, prot, flags, offset, length)
 
 
 @st.composite
-def touches(draw, readahead: int, fault_around: int) -> scenario.TouchCase:
-    far = scenario.far_pages(readahead, fault_around)
+def touches(draw, page: int, readahead: int, fault_around: int) -> scenario.TouchCase:
+    far = scenario.far_pages(readahead, fault_around, page)
     # Big enough that pages farther than `far` from the touched page exist, up to three such distances.
     pages = draw(st.sampled_from([far + 2, 2 * far + 3, 3 * far]) | st.integers(far + 2, 3 * far))
-    size = pages * PAGE - draw(st.sampled_from([0, 1, PAGE - 1]) | st.integers(0, PAGE - 1))
+    size = pages * page - draw(st.sampled_from([0, 1, page - 1]) | st.integers(0, page - 1))
     mode, prot, flags = draw(st.sampled_from(READABLE_MAPPINGS))
     touched = draw(st.sampled_from([0, pages // 2, pages - 1]) | st.integers(0, pages - 1))
-    in_page = min(PAGE, size - touched * PAGE)
+    in_page = min(page, size - touched * page)
     byte = draw(st.sampled_from([0, in_page - 1]) | st.integers(0, in_page - 1))
-    return scenario.TouchCase(size, mode, prot, flags, touched, byte, readahead, fault_around)
+    return scenario.TouchCase(page, size, mode, prot, flags, touched, byte, readahead, fault_around)
 
 
 @st.composite
-def willneeds(draw, readahead: int, fault_around: int) -> scenario.WillneedCase:
-    far = scenario.far_pages(readahead, fault_around)
+def willneeds(draw, page: int, readahead: int, fault_around: int) -> scenario.WillneedCase:
+    far = scenario.far_pages(readahead, fault_around, page)
     mode, prot, flags = draw(st.sampled_from(READABLE_MAPPINGS))
     # Half the examples, on purpose: an advised range wider than one readahead window (the edge where a
     # prefetch could be cut short), so every run covers it whatever else it draws.
@@ -76,27 +78,28 @@ def willneeds(draw, readahead: int, fault_around: int) -> scenario.WillneedCase:
         pages = draw(st.sampled_from([1, 2, 17, readahead, 2 * far + readahead, 4 * readahead + 1])
                      | st.integers(1, max(4 * readahead, 2 * far + readahead)))
         count = draw(st.sampled_from([1, min(readahead, pages), pages]) | st.integers(1, min(readahead, pages)))
-    size = pages * PAGE - draw(st.sampled_from([0, 1]) | st.integers(0, PAGE - 1))
+    size = pages * page - draw(st.sampled_from([0, 1]) | st.integers(0, page - 1))
     first = draw(st.sampled_from([0, pages - count, (pages - count) // 2]) | st.integers(0, pages - count))
-    length = count * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
-    return scenario.WillneedCase(size, mode, prot, flags, first, length, readahead, fault_around)
+    length = count * page - draw(st.sampled_from([0, page - 1]) | st.integers(0, page - 1))
+    return scenario.WillneedCase(page, size, mode, prot, flags, first, length, readahead, fault_around)
 
 
 @st.composite
-def advice_cases(draw, advice: st.SearchStrategy, target=None) -> scenario.AdviceCase:
-    size = draw(file_sizes(1, 4 * MIB, target=target, sizes=file_sizes(min_size=1) | st.integers(1, 4 * MIB)))
-    file_pages = round_up(size) // PAGE
+def advice_cases(draw, advice: st.SearchStrategy, target) -> scenario.AdviceCase:
+    page = target.page_size
+    size = draw(file_sizes(page, 1, 4 * MIB, target=target, sizes=file_sizes(page, min_size=1) | st.integers(1, 4 * MIB)))
+    file_pages = round_up(size, page) // page
     offset_page = draw(st.integers(0, file_pages - 1))
     map_pages = draw(st.integers(1, file_pages - offset_page))
-    length = map_pages * PAGE - draw(st.sampled_from([0, PAGE - 1]) | st.integers(0, PAGE - 1))
+    length = map_pages * page - draw(st.sampled_from([0, page - 1]) | st.integers(0, page - 1))
     first = draw(st.integers(0, map_pages - 1))
-    advise_length = draw(st.integers(1, (map_pages - first) * PAGE))
-    return scenario.AdviceCase(size, draw(st.sampled_from(open_modes(target))), offset_page * PAGE, length,
+    advise_length = draw(st.integers(1, (map_pages - first) * page))
+    return scenario.AdviceCase(page, size, draw(st.sampled_from(open_modes(target))), offset_page * page, length,
                                first, advise_length, draw(st.booleans()), draw(advice))
 
 
 @st.composite
-def large_maps(draw) -> scenario.LargeMapCase:
+def large_maps(draw, page: int) -> scenario.LargeMapCase:
     size = draw(st.sampled_from([GIB, 4 * GIB, 64 * GIB, 64 * GIB + 1, 1 << 40]) | st.integers(GIB, 64 * GIB))
     mode, prot, flags = draw(st.sampled_from([
         ("O_RDONLY", ("PROT_READ",), "MAP_PRIVATE"),
@@ -104,16 +107,18 @@ def large_maps(draw) -> scenario.LargeMapCase:
         ("O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED"),
         ("O_RDWR", ("PROT_NONE",), "MAP_SHARED"),
     ]))
-    # Below half the smallest size the scenario settles for (1 GiB), so always well inside the file.
-    offset = draw(st.sampled_from([0, PAGE]) | st.integers(0, GIB // 2 // PAGE - 1).map(lambda k: k * PAGE))
+    # Below half the smallest size the scenario settles for, so always well inside the file.
+    half = scenario.SMALLEST_LARGE_FILE // 2
+    offset = draw(st.sampled_from([0, page]) | st.integers(0, half // page - 1).map(lambda k: k * page))
     probes = draw(st.lists(st.integers(0, 1 << 40), min_size=1, max_size=16).map(tuple))
-    return scenario.LargeMapCase(size, mode, prot, flags, offset, probes)
+    return scenario.LargeMapCase(page, size, mode, prot, flags, offset, probes)
 
 
 @pytest.mark.claim("PAGE-1")
 @pytest.mark.run_alone
-@given(case=fresh_maps())
-def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, case):
+@given(data=st.data())
+def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, data):
+    case = draw_case(data, target, fresh_maps(target.page_size))
     conformance.workspace.ensure_executable(case.prot)
     seen = scenario.map_fresh(conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
@@ -124,7 +129,7 @@ def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, case)
 @pytest.mark.run_alone
 @given(data=st.data())
 def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, target, data):
-    case = data.draw(touches(*_windows(target)), label="case")
+    case = draw_case(data, target, touches(*_windows(target)))
     conformance.workspace.ensure_executable(case.prot)
     seen = scenario.touch_one_page(conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
@@ -135,7 +140,7 @@ def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, targe
 @pytest.mark.run_alone
 @given(data=st.data())
 def test_madvise_willneed_makes_advised_pages_resident_untouched(conformance, target, data):
-    case = data.draw(willneeds(*_windows(target)), label="case")
+    case = draw_case(data, target, willneeds(*_windows(target)))
     conformance.workspace.ensure_executable(case.prot)
     seen = scenario.advise_willneed(conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
@@ -148,21 +153,22 @@ CONVENTIONAL = st.permutations(["MADV_SEQUENTIAL", "MADV_RANDOM", "MADV_DONTNEED
 @pytest.mark.claim("PAGE-4/conventional")
 @given(data=st.data())
 def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance, target, data):
-    case = data.draw(advice_cases(CONVENTIONAL, target), label="case")
+    case = draw_case(data, target, advice_cases(CONVENTIONAL, target))
     conformance.judge(scenario.judge_conventional_advice, case, scenario.advise(conformance.workspace, case))
 
 
 @pytest.mark.claim("PAGE-4/hugepage")
 @given(data=st.data())
 def test_madvise_hugepage_on_private_file_mapping(conformance, target, data):
-    case = data.draw(advice_cases(st.just(("MADV_HUGEPAGE",)), target), label="case")
+    case = draw_case(data, target, advice_cases(st.just(("MADV_HUGEPAGE",)), target))
     conformance.judge(scenario.judge_hugepage_advice, case, scenario.advise(conformance.workspace, case))
 
 
 @pytest.mark.claim("PAGE-5")
 @pytest.mark.run_alone
-@given(case=large_maps())
-def test_mmap_of_huge_sparse_file_makes_nothing_resident(conformance, target, case):
+@given(data=st.data())
+def test_mmap_of_huge_sparse_file_makes_nothing_resident(conformance, target, data):
+    case = draw_case(data, target, large_maps(target.page_size))
     seen = scenario.map_large(conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
     conformance.judge(scenario.judge_large_map_costs_nothing, case, seen)

@@ -9,25 +9,27 @@ from hypothesis import strategies as st
 from fixtures import libc
 from fixtures.libc import round_up
 from suite.scenarios import sync as scenario
-from suite.strategies import PAGE, file_sizes, fill_seeds, store_in
+from suite.strategies import draw_case, file_sizes, fill_seeds, store_in
 
 
 @st.composite
-def both_sync_and_async(draw) -> scenario.MsyncCall:
-    size = draw(file_sizes(min_size=1))
-    start_page = draw(st.integers(0, round_up(size) // PAGE - 1))
+def both_sync_and_async(draw, page: int) -> scenario.MsyncCall:
+    size = draw(file_sizes(page, min_size=1))
+    start_page = draw(st.integers(0, round_up(size, page) // page - 1))
     return scenario.MsyncCall(
+        page_size=page,
         file_size=size,
         flags=draw(st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])),
         start_page=start_page,
-        length=draw(st.integers(0, round_up(size) - start_page * PAGE)),
+        length=draw(st.integers(0, round_up(size, page) - start_page * page)),
         msync_flags=("MS_SYNC", "MS_ASYNC") + draw(st.sampled_from([(), ("MS_INVALIDATE",)])),
     )
 
 
 @pytest.mark.claim("SYNC-4")
-@given(case=both_sync_and_async())
-def test_msync_with_sync_and_async_fails_einval(conformance, target, case):
+@given(data=st.data())
+def test_msync_with_sync_and_async_fails_einval(conformance, target, data):
+    case = draw_case(data, target, both_sync_and_async(target.page_size))
     conformance.judge(scenario.judge_fails_with_einval, case, scenario.call_msync(conformance.workspace, case))
 
 
@@ -37,29 +39,30 @@ VALID_FLAGS = [("MS_SYNC",), ("MS_ASYNC",), ("MS_SYNC", "MS_INVALIDATE"), ("MS_A
 KNOWN_BITS = libc.MS_SYNC | libc.MS_ASYNC | libc.MS_INVALIDATE
 
 
-def lengths(max_length: int, min_length: int = 1) -> st.SearchStrategy[int]:
+def lengths(page: int, max_length: int, min_length: int = 1) -> st.SearchStrategy[int]:
     """msync lengths: 0/1, page-1, page, page+1, 512, the whole room, or any."""
-    edges = [n for n in (0, 1, 512, PAGE - 1, PAGE, PAGE + 1, max_length) if min_length <= n <= max_length]
+    edges = [n for n in (0, 1, 512, page - 1, page, page + 1, max_length) if min_length <= n <= max_length]
     return st.sampled_from(edges) | st.integers(min_length, max_length)
 
 
 @st.composite
-def dirty_msyncs(draw, flag_sets) -> scenario.DirtyMsync:
+def dirty_msyncs(draw, page: int, flag_sets) -> scenario.DirtyMsync:
     """A MAP_SHARED range to msync, with stores anywhere and at least one inside the range."""
-    size = draw(file_sizes(min_size=1))
-    start_page = draw(st.integers(0, (size - 1) // PAGE))
-    length = draw(lengths(round_up(size) - start_page * PAGE))
-    inside = draw(store_in(start_page * PAGE, min(start_page * PAGE + length, size)))
-    others = draw(st.lists(store_in(0, size), max_size=4))
+    size = draw(file_sizes(page, min_size=1))
+    start_page = draw(st.integers(0, (size - 1) // page))
+    length = draw(lengths(page, round_up(size, page) - start_page * page))
+    inside = draw(store_in(page, start_page * page, min(start_page * page + length, size)))
+    others = draw(st.lists(store_in(page, 0, size), max_size=4))
     stores = draw(st.permutations([inside, *others]))
-    return scenario.DirtyMsync(size, tuple(stores), start_page, length, draw(st.sampled_from(flag_sets)))
+    return scenario.DirtyMsync(page, size, tuple(stores), start_page, length, draw(st.sampled_from(flag_sets)))
 
 
 @st.composite
-def behind_cache(draw) -> scenario.BehindCache:
+def behind_cache(draw, page: int) -> scenario.BehindCache:
     pages = draw(st.integers(1, 4))
     first = draw(st.integers(0, pages - 1))
     return scenario.BehindCache(
+        page_size=page,
         file_pages=pages,
         write_page=first,
         write_pages=draw(st.integers(1, pages - first)),
@@ -71,16 +74,16 @@ def behind_cache(draw) -> scenario.BehindCache:
 
 
 @st.composite
-def aligned_msyncs(draw, aligned: bool) -> scenario.AlignedMsync:
-    size = draw(file_sizes(min_size=1))
-    start_page = draw(st.integers(0, (size - 1) // PAGE))
-    misalign = 0 if aligned else draw(st.sampled_from([1, 512, PAGE // 2, PAGE - 1]) | st.integers(1, PAGE - 1))
-    room = round_up(size) - start_page * PAGE - misalign
+def aligned_msyncs(draw, page: int, aligned: bool) -> scenario.AlignedMsync:
+    size = draw(file_sizes(page, min_size=1))
+    start_page = draw(st.integers(0, (size - 1) // page))
+    misalign = 0 if aligned else draw(st.sampled_from([1, 512, page // 2, page - 1]) | st.integers(1, page - 1))
+    room = round_up(size, page) - start_page * page - misalign
     # Aligned: lengths that are not a page multiple (the claim's case); misaligned: any length, 0 included.
-    length = draw(lengths(room, min_length=1).filter(lambda n: n % PAGE) if aligned else lengths(room, min_length=0))
-    stores = [draw(store_in(start_page * PAGE, min(start_page * PAGE + misalign + max(length, 1), size)))]
-    stores += draw(st.lists(store_in(0, size), max_size=3))
-    return scenario.AlignedMsync(size, tuple(stores), start_page, misalign, length, draw(st.sampled_from(VALID_FLAGS)))
+    length = draw(lengths(page, room, min_length=1).filter(lambda n: n % page) if aligned else lengths(page, room, min_length=0))
+    stores = [draw(store_in(page, start_page * page, min(start_page * page + misalign + max(length, 1), size)))]
+    stores += draw(st.lists(store_in(page, 0, size), max_size=3))
+    return scenario.AlignedMsync(page, size, tuple(stores), start_page, misalign, length, draw(st.sampled_from(VALID_FLAGS)))
 
 
 def unknown_bits() -> st.SearchStrategy[int]:
@@ -90,21 +93,22 @@ def unknown_bits() -> st.SearchStrategy[int]:
 
 
 @st.composite
-def msync_bits(draw, flag_sets, extra) -> scenario.MsyncBits:
-    size = draw(file_sizes(min_size=1))
-    start_page = draw(st.integers(0, round_up(size) // PAGE - 1))
+def msync_bits(draw, page: int, flag_sets, extra) -> scenario.MsyncBits:
+    size = draw(file_sizes(page, min_size=1))
+    start_page = draw(st.integers(0, round_up(size, page) // page - 1))
     return scenario.MsyncBits(
+        page_size=page,
         file_size=size,
         flags=draw(st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])),
         start_page=start_page,
-        length=draw(lengths(round_up(size) - start_page * PAGE, min_length=0)),
+        length=draw(lengths(page, round_up(size, page) - start_page * page, min_length=0)),
         msync_flags=draw(st.sampled_from(flag_sets)),
         extra_bits=draw(extra),
     )
 
 
 @st.composite
-def unmapped_ranges(draw) -> scenario.UnmappedRange:
+def unmapped_ranges(draw, page: int) -> scenario.UnmappedRange:
     layout = draw(st.sampled_from(["reserved", "hole"]))
     pages = draw(st.integers(1 if layout == "reserved" else 2, 5))
     if layout == "reserved":
@@ -116,32 +120,34 @@ def unmapped_ranges(draw) -> scenario.UnmappedRange:
     span_first = draw(st.integers(0, hole[1] - 1))
     span_end = draw(st.integers(max(span_first, hole[0]) + 1, pages))
     return scenario.UnmappedRange(
+        page_size=page,
         layout=layout,
         pages=pages,
         hole=hole,
         span=(span_first, span_end),
-        trim=draw(st.sampled_from([0, 1, PAGE - 1]) | st.integers(0, PAGE - 1)),
+        trim=draw(st.sampled_from([0, 1, page - 1]) | st.integers(0, page - 1)),
         map_flags=draw(st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])),
         msync_flags=draw(st.sampled_from(VALID_FLAGS)),
     )
 
 
 @st.composite
-def dirty_left(draw) -> scenario.DirtyLeft:
-    size = draw(file_sizes(min_size=1))
-    return scenario.DirtyLeft(size, tuple(draw(st.lists(store_in(0, size), min_size=1, max_size=4))), draw(st.booleans()))
+def dirty_left(draw, page: int) -> scenario.DirtyLeft:
+    size = draw(file_sizes(page, min_size=1))
+    return scenario.DirtyLeft(page, size, tuple(draw(st.lists(store_in(page, 0, size), min_size=1, max_size=4))), draw(st.booleans()))
 
 
 @st.composite
-def private_msyncs(draw) -> scenario.PrivateMsync:
-    size = draw(file_sizes(min_size=1))
-    start_page = draw(st.integers(0, round_up(size) // PAGE - 1))
+def private_msyncs(draw, page: int) -> scenario.PrivateMsync:
+    size = draw(file_sizes(page, min_size=1))
+    start_page = draw(st.integers(0, round_up(size, page) // page - 1))
     return scenario.PrivateMsync(
+        page_size=page,
         file_size=size,
         open_mode=draw(st.sampled_from(["O_RDONLY", "O_RDWR"])),
-        stores=tuple(draw(st.lists(store_in(0, size), min_size=1, max_size=5))),
+        stores=tuple(draw(st.lists(store_in(page, 0, size), min_size=1, max_size=5))),
         start_page=start_page,
-        length=draw(lengths(round_up(size) - start_page * PAGE, min_length=0)),
+        length=draw(lengths(page, round_up(size, page) - start_page * page, min_length=0)),
         msync_flags=draw(st.sampled_from(VALID_FLAGS)),
     )
 
@@ -151,8 +157,9 @@ def private_msyncs(draw) -> scenario.PrivateMsync:
 
 @pytest.mark.claim("SYNC-1")
 @pytest.mark.run_alone
-@given(case=dirty_msyncs([("MS_SYNC",)]))
-def test_msync_sync_returns_with_range_clean(conformance, target, case):
+@given(data=st.data())
+def test_msync_sync_returns_with_range_clean(conformance, target, data):
+    case = draw_case(data, target, dirty_msyncs(target.page_size, [("MS_SYNC",)]))
     seen = scenario.msync_dirty_range(conformance.workspace, case, observe=True, quiet=target.meets("sysctl-writable"))
     conformance.judge(scenario.judge_no_dirty_pages_after_ms_sync, case, seen)
 
@@ -162,15 +169,17 @@ def test_msync_sync_returns_with_range_clean(conformance, target, case):
 @pytest.mark.claim("SYNC-2")
 @pytest.mark.run_alone
 @settings(max_examples=5, phases=(Phase.explicit, Phase.reuse, Phase.generate))
-@given(case=dirty_msyncs([("MS_ASYNC",), ("MS_ASYNC", "MS_INVALIDATE")]))
-def test_msync_async_starts_writeback_soon(conformance, target, case):
+@given(data=st.data())
+def test_msync_async_starts_writeback_soon(conformance, target, data):
+    case = draw_case(data, target, dirty_msyncs(target.page_size, [("MS_ASYNC",), ("MS_ASYNC", "MS_INVALIDATE")]))
     conformance.judge(scenario.judge_async_starts_writeback_soon, case,
                       scenario.msync_async_then_watch(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-3")
-@given(case=behind_cache())
-def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, target, case):
+@given(data=st.data())
+def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, target, data):
+    case = draw_case(data, target, behind_cache(target.page_size))
     seen = scenario.invalidate_after_direct_write(conformance.workspace, case)
     if seen.direct_io is not None:  # the target met backing-device (the probe's O_DIRECT write was made): not this one
         conformance.reject(f"the file cannot be changed behind the page cache: {seen.direct_io}")
@@ -179,8 +188,9 @@ def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, tar
 
 @pytest.mark.claim("SYNC-5")
 @pytest.mark.run_alone
-@given(case=dirty_msyncs([("MS_SYNC", "MS_INVALIDATE")]))
-def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, case):
+@given(data=st.data())
+def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, data):
+    case = draw_case(data, target, dirty_msyncs(target.page_size, [("MS_SYNC", "MS_INVALIDATE")]))
     observe = target.meets("writeback-observable")
     seen = scenario.msync_dirty_range(conformance.workspace, case, observe=observe,
                                       quiet=observe and target.meets("sysctl-writable"))
@@ -189,8 +199,9 @@ def test_msync_sync_invalidate_succeeds_and_writes_back(conformance, target, cas
 
 @pytest.mark.claim("SYNC-6")
 @pytest.mark.run_alone
-@given(case=st.booleans().flatmap(aligned_msyncs))
-def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, case):
+@given(data=st.data())
+def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, data):
+    case = draw_case(data, target, st.booleans().flatmap(lambda aligned: aligned_msyncs(target.page_size, aligned)))
     observe = target.meets("writeback-observable")
     seen = scenario.msync_alignment(conformance.workspace, case, observe=observe,
                                     quiet=observe and target.meets("sysctl-writable"))
@@ -199,20 +210,23 @@ def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, ca
 
 
 @pytest.mark.claim("SYNC-7/unknown-bit")
-@given(case=msync_bits(VALID_FLAGS + [(), ("MS_INVALIDATE",)], unknown_bits()))
-def test_msync_unknown_flag_bit(conformance, target, case):
+@given(data=st.data())
+def test_msync_unknown_flag_bit(conformance, target, data):
+    case = draw_case(data, target, msync_bits(target.page_size, VALID_FLAGS + [(), ("MS_INVALIDATE",)], unknown_bits()))
     conformance.judge(scenario.judge_unknown_bit, case, scenario.call_msync_bits(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-7/no-sync-flag")
-@given(case=msync_bits([(), ("MS_INVALIDATE",)], st.just(0)))
-def test_msync_without_sync_or_async_flag(conformance, target, case):
+@given(data=st.data())
+def test_msync_without_sync_or_async_flag(conformance, target, data):
+    case = draw_case(data, target, msync_bits(target.page_size, [(), ("MS_INVALIDATE",)], st.just(0)))
     conformance.judge(scenario.judge_no_sync_flag, case, scenario.call_msync_bits(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-8")
-@given(case=unmapped_ranges())
-def test_msync_unmapped_range_enomem(conformance, target, case):
+@given(data=st.data())
+def test_msync_unmapped_range_enomem(conformance, target, data):
+    case = draw_case(data, target, unmapped_ranges(target.page_size))
     conformance.judge(scenario.judge_unmapped_enomem, case, scenario.msync_unmapped(conformance.workspace, case))
 
 
@@ -220,13 +234,15 @@ def test_msync_unmapped_range_enomem(conformance, target, case):
 @pytest.mark.claim("SYNC-9")
 @pytest.mark.run_alone
 @settings(max_examples=15)
-@given(case=dirty_left())
-def test_dirty_shared_pages_written_back_without_msync(conformance, target, case):
+@given(data=st.data())
+def test_dirty_shared_pages_written_back_without_msync(conformance, target, data):
+    case = draw_case(data, target, dirty_left(target.page_size))
     conformance.judge(scenario.judge_written_back_eventually, case,
                       scenario.wait_for_writeback(conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-10")
-@given(case=private_msyncs())
-def test_msync_private_mapping_succeeds_file_unchanged(conformance, target, case):
+@given(data=st.data())
+def test_msync_private_mapping_succeeds_file_unchanged(conformance, target, data):
+    case = draw_case(data, target, private_msyncs(target.page_size))
     conformance.judge(scenario.judge_private_msync_leaves_file, case, scenario.msync_private(conformance.workspace, case))

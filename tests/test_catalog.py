@@ -83,6 +83,22 @@ sources = [{{ seed = "000_e9e52d674002bb12.txt", quote = "q" }}]
 """
 
 
+def test_each_claim_knows_where_its_entry_starts(tmp_path):
+    second = ENTRY_TOML.format(name="SecondName").replace('"OPEN-1"', '"OPEN-5"')
+    claims = write_catalog(tmp_path, "# a comment first\n" + ENTRY_TOML.format(name="FirstName") + second)
+    shown = str(claims / "t0.toml")  # outside the checkout: the path as given
+    loaded = load_catalog(claims, INVENTORY).claims
+    assert [(c.id, c.entry) for c in loaded] == [("OPEN-1", (shown, 3)), ("OPEN-5", (shown, 12))]
+    assert loaded[0].as_dict()["catalog"] == {"file": shown, "line": 3}
+    assert "catalog" not in parse().as_dict()  # an entry parsed on its own comes from no file
+
+
+def test_a_claim_not_written_as_a_table_of_its_own_is_rejected(tmp_path):
+    claims = write_catalog(tmp_path, 'claim = [{ id = "OPEN-1" }]\n')  # valid TOML, but no line to link to
+    with pytest.raises(CatalogError, match="t0.toml: write each claim as a \\[\\[claim\\]\\] table"):
+        load_catalog(claims, INVENTORY)
+
+
 def test_duplicate_ids_across_files_are_rejected(tmp_path):
     claims = write_catalog(tmp_path, ENTRY_TOML.format(name="FirstName"), ENTRY_TOML.format(name="SecondName"))
     with pytest.raises(CatalogError, match="duplicate claim id OPEN-1"):

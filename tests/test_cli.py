@@ -15,10 +15,12 @@ from harness.catalog import load_catalog
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_suite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_suite(*args: str, cwd: Path = ROOT, cache: Path | None = None) -> subprocess.CompletedProcess:
+    """The suite run as pytest; pytest's cache is off (the checkout's stays as it was) unless ``cache`` names one."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cache_options = ["-o", f"cache_dir={cache}"] if cache else ["-p", "no:cacheprovider"]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), *cache_options, "-q", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -126,7 +128,7 @@ def another_users_file(tmp_path: Path) -> tuple[str, str]:
     return str(path), "belongs to another user"
 
 
-@pytest.mark.parametrize("option", ["--report", "--report-html"])
+@pytest.mark.parametrize("option", ["--report", "--report-html", "--junitxml"])
 @pytest.mark.parametrize("output", [
     lambda tmp_path: ("/proc/nope.json", "cannot write the file: No such file or directory"),
     lambda tmp_path: (str(tmp_path), "is a directory"),
@@ -138,7 +140,10 @@ def another_users_file(tmp_path: Path) -> tuple[str, str]:
 def test_unwritable_output_is_refused_before_the_run(tmp_path, target_dir, option, output):
     path, problem = output(tmp_path)
     result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", f"{option}={path}")
-    assert_refused_before_the_run(result, f"{option} {path}: {problem}")
+    if option == "--junitxml" and problem == "is a directory":  # pytest's own check of its option speaks first
+        assert_refused_before_the_run(result, f"--junitxml must be a filename, given: {path}")
+    else:
+        assert_refused_before_the_run(result, f"{option} {path}: {problem}")
     assert not (tmp_path / "victim").exists() or (tmp_path / "victim").read_text() == "kept"
 
 
@@ -181,8 +186,9 @@ def test_selection_that_matches_no_claim_says_how_to_list_them(workers):
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's status, kept
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
-        "mmapconf: -k 'NOSUCH' selects no test; `pytest suite --collect-only -q` lists the tests, "
-        "suite/claims/*.toml the claims (-k matches claim IDs, topics and test names)"]
+        "mmapconf: -k 'NOSUCH' selects no test; `pytest -c tox.ini suite --collect-only -q` lists the tests, "
+        "`pytest -c tox.ini suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
+        "--claim claim IDs only)"]
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (opens, then every write fails: ENOSPC)")
@@ -190,3 +196,151 @@ def test_report_that_cannot_be_written_at_the_end_is_its_own_line_and_fails_the_
     result = run_suite("-k", "SYNC-4", f"--target-dir={tmp_path}", "--hypothesis-profile=ci", "--report=/dev/full")
     assert result.returncode == pytest.ExitCode.INTERNAL_ERROR, result.stdout + result.stderr
     assert "mmapconf: cannot write /dev/full: No space left on device" in result.stdout.splitlines()
+
+
+# Selecting claims: --claim (exact IDs and globs), --list-claims, and test IDs that name claim and target.
+
+@pytest.fixture
+def t_dir(tmp_path):
+    """A target directory whose target ID is "t". (A fixture named ``target`` would be the harness's parameter.)"""
+    (tmp_path / "t").mkdir()
+    return tmp_path / "t"
+
+
+def collected(result: subprocess.CompletedProcess) -> list[str]:
+    """The node IDs a --collect-only -q run lists."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def claims_in(nodeids: list[str]) -> list[str]:
+    """The claim each test ID on target "t" names: test_x[CLAIM:t]."""
+    assert nodeids and all(n.endswith(":t]") for n in nodeids), nodeids
+    return [n[n.rindex("[") + 1:-len(":t]")] for n in nodeids]
+
+
+def test_every_test_id_names_its_claim_and_its_target(t_dir):
+    nodeids = collected(run_suite("--collect-only", f"--target-dir={t_dir}"))
+    assert sorted(claims_in(nodeids)) == sorted(c.id for c in load_catalog().claims)
+    one = next(n for n in nodeids if n.endswith("[SYNC-1:t]"))
+    assert collected(run_suite("--collect-only", f"--target-dir={t_dir}", "-k", "SYNC-1:t")) == [one]
+
+
+def test_claim_selects_exactly_that_claim(t_dir):
+    assert claims_in(collected(run_suite("--collect-only", f"--target-dir={t_dir}", "--claim", "SYNC-1"))) == ["SYNC-1"]
+    by_keyword = claims_in(collected(run_suite("--collect-only", f"--target-dir={t_dir}", "-k", "SYNC-1")))
+    assert "SYNC-10" in by_keyword  # what -k matches besides: the reason for --claim
+
+
+@pytest.mark.parametrize("patterns, chosen", [
+    (["PAGE-*"], lambda claim_id: claim_id.startswith("PAGE-")),
+    (["page-4/*"], lambda claim_id: claim_id.startswith("PAGE-4/")),
+    (["SYNC-4", "EOF-?"], lambda claim_id: claim_id == "SYNC-4" or claim_id.startswith("EOF-")),
+], ids=["topic", "readings-any-case", "exact-and-glob"])
+def test_claim_globs_select_every_claim_they_match(t_dir, patterns, chosen):
+    wanted = [c.id for c in load_catalog().claims if chosen(c.id)]
+    assert len(wanted) > 1
+    result = run_suite("--collect-only", f"--target-dir={t_dir}", *[f"--claim={p}" for p in patterns])
+    assert sorted(claims_in(collected(result))) == sorted(wanted)
+
+
+def test_claim_that_names_no_claim_is_refused_before_the_run(target_dir):
+    assert_refused_before_the_run(run_suite("--claim", "SYNC-4", "--claim", "NOSUCH-*", f"--target-dir={target_dir}"),
+                                  "--claim NOSUCH-*: no claim ID matches; `pytest -c tox.ini suite --list-claims` "
+                                  "lists them")
+
+
+def test_claims_that_select_no_test_say_how_to_list_them(t_dir):
+    result = run_suite("--claim", "SYNC-4", "-k", "EOF", f"--target-dir={t_dir}")
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.stderr.strip().splitlines() == [
+        "mmapconf: -k 'EOF' --claim 'SYNC-4' selects no test; `pytest -c tox.ini suite --collect-only -q` lists the "
+        "tests, `pytest -c tox.ini suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
+        "--claim claim IDs only)"]
+
+
+def test_list_claims_prints_the_catalog_and_runs_nothing(target_dir):
+    result = run_suite("--list-claims", f"--target-dir={target_dir}")  # a missing target: never looked at
+    assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    claims = load_catalog().claims
+    assert len(lines) == len(claims)
+    for line, claim in zip(lines, claims):
+        assert line.split(maxsplit=3) == [claim.id, claim.kind, claim.topic, " ".join(claim.statement.split())]
+
+
+# pytest's cache and Hypothesis' files live in the checkout, whatever the current directory.
+
+def test_last_failed_reruns_only_the_failure(tmp_path, t_dir):
+    cache, expectations = tmp_path / "cache", tmp_path / "expectations"
+    expectations.mkdir()
+    # SYNC-4 holds here: recorded as refuted, it fails the run (EOF-1 has no entry: it holds and passes).
+    (expectations / "sync.toml").write_text('[[expect]]\nclaim = "SYNC-4"\nverdict = "refuted"\nos = "Linux"\n'
+                                            'reason = "a reason"\nreference = "a reference"\n')
+
+    def run(*args: str) -> dict:
+        report = tmp_path / "report.json"
+        result = run_suite("--claim=SYNC-4", "--claim=EOF-1", f"--target-dir={t_dir}", f"--expectations={expectations}",
+                           "--hypothesis-profile=ci", f"--report={report}", *args, cwd=t_dir, cache=cache)
+        assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+        return {c["claim"]: c["verdict"] for c in json.loads(report.read_text())["results"] if c["verdict"] != "not run"}
+
+    assert run() == {"SYNC-4": "holds", "EOF-1": "holds"}
+    assert run("--lf") == {"SYNC-4": "holds"}
+    assert not list(t_dir.iterdir()), "the run left files in its target (its current directory)"
+
+
+def test_pytest_cache_and_hypothesis_files_are_in_the_checkout(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    shown = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), "--cache-show"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert f"cachedir: {ROOT / '.pytest_cache'}" in shown.stdout.splitlines(), shown.stdout + shown.stderr
+    database = subprocess.run(
+        [sys.executable, "-c", "import harness.profiles; from hypothesis import settings; "
+                               "print(settings.get_profile('dev').database.path)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert database.stdout.strip() == str(ROOT / ".hypothesis" / "examples")
+    assert not list(tmp_path.iterdir())
+
+
+# A report's replay line and its JUnit XML, from one real run: BUS-4/mapping-end is refuted on Linux, as recorded.
+
+@pytest.fixture(scope="module")
+def refuted_run(tmp_path_factory) -> tuple[Path, Path]:
+    """The JSON report and the --junitxml file of the run."""
+    directory = tmp_path_factory.mktemp("refuted")
+    (directory / "target").mkdir()
+    report, junit = directory / "report.json", directory / "junit.xml"
+    result = run_suite("--claim=BUS-4/mapping-end", f"--target-dir={directory / 'target'}", "--hypothesis-profile=ci",
+                       f"--report={report}", f"--junitxml={junit}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return report, junit
+
+
+def bus_4_cell(report: Path) -> dict:
+    return next(c for c in json.loads(report.read_text())["results"] if c["claim"] == "BUS-4/mapping-end")
+
+
+def test_replay_line_runs_as_printed_and_gives_the_same_verdict(refuted_run):
+    cell = bus_4_cell(refuted_run[0])
+    assert cell["verdict"] == "refuted" and cell["as_expected"]
+    assert cell["replay"].startswith("./mmapconf suite --claim BUS-4/mapping-end --target-dir ")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["PYTEST_ADDOPTS"] = "-p no:cacheprovider"  # keeps the checkout's pytest cache as it was
+    replayed = subprocess.run(cell["replay"], shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    report = Path(next(line for line in replayed.stdout.splitlines() if line.startswith("report: "))[len("report: "):])
+    try:
+        again = bus_4_cell(report)
+    finally:
+        report.unlink()
+    assert (again["verdict"], again["as_expected"], again["replay"]) == ("refuted", True, cell["replay"])
+    assert again["tests"] == cell["tests"]  # the same node ID: Hypothesis replays the examples it saved for it
+
+
+def test_junitxml_is_what_reports_junit_makes_of_the_report(refuted_run):
+    report, junit = refuted_run
+    rendered = subprocess.run([sys.executable, "-m", "reports", "junit", str(report)], cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+    assert junit.read_text() == rendered.stdout
+    assert 'name="claim" value="BUS-4/mapping-end"' in rendered.stdout

@@ -79,9 +79,13 @@ def test_series_pick_the_newest_generic_amd64_package():
 
 
 def test_progress_lines_are_understood_and_other_lines_ignored():
-    plain = parse_progress("suite/test_bus.py::test_access_page_wholly_beyond_eof_sigbus[ext4-1k] PASSED [  12/1530]")
-    assert plain == {"node": "test_bus.py::test_access_page_wholly_beyond_eof_sigbus[ext4-1k]", "outcome": "PASSED",
+    plain = parse_progress("suite/test_bus.py::test_access_page_wholly_beyond_eof_sigbus[BUS-1:ext4-1k] PASSED [  12/1530]")
+    assert plain == {"node": "test_bus.py::test_access_page_wholly_beyond_eof_sigbus[BUS-1:ext4-1k]", "outcome": "PASSED",
                      "target": "ext4-1k", "done": 12, "total": 1530}
+    reading = parse_progress("suite/test_durability.py::test_fsync_of_mapped_file_in_crash_copy_of_device"
+                             "[SYNC-1/fsync:xfs] XFAIL [  13/1530]")
+    assert reading["node"] == "test_durability.py::test_fsync_of_mapped_file_in_crash_copy_of_device[SYNC-1/fsync:xfs]"
+    assert reading["target"] == "xfs"
     unparametrized = parse_progress("suite/test_model.py::test_catalog_claims_hold_together FAILED  [  36/180]")
     assert unparametrized["target"] == "" and unparametrized["outcome"] == "FAILED"
     assert parse_progress("mmapconf-guest: stage2 up 9.1 s") is None
@@ -93,6 +97,7 @@ def test_job_runs_the_suite_with_the_interpreter_by_absolute_path_and_a_time_lim
     assert command.startswith(f"timeout -s TERM -k 120 600 /opt/venv/bin/python -m pytest -c {ROOT / 'tox.ini'} {ROOT / 'suite'}")
     assert "--fs tmpfs,vfat --hypothesis-profile kernel-smoke --report /run/mmapconf/results/report.json" in command
     assert command.endswith("-k 'BUS or SYNC'") and " -n " not in command
+    assert " --no-install " in command  # a guest has no network; its root is the host's
     assert f"PYTHONPATH={ROOT}" in job and "cd /run/mmapconf/work" in job
 
 

@@ -216,7 +216,10 @@ class TruncationSigbusIgnored(ModelMachine):
 # A small, derandomized budget: the same sequences on every run.
 SEEDED = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
-MAX_STEPS = 5  # the start step included
+# The start step included. Hypothesis's shrinker leaves a few no-op steps in these sequences (e.g. truncate to
+# the size the file has): 6 and 9 steps for two of the seeded faults since examples no longer depend on which
+# modules are loaded (harness/profiles.py). Short enough to read; the steps it could not remove are a known gap.
+MAX_STEPS = 10
 
 
 @pytest.fixture
@@ -233,7 +236,7 @@ def real_target(tmp_path):
 
 def run(machine: type[ModelMachine], target) -> scenario.SequencesSeen:
     directory, platform = target
-    case = scenario.SequenceRun(fs_identity(str(directory)).type, SEEDED.max_examples, 20, {})
+    case = scenario.SequenceRun(fs_identity(str(directory)).type, SEEDED.max_examples, 20, {}, libc.PAGE_SIZE)
     return scenario.run_sequences(Workspace(directory), case, platform, str(directory), machine, SEEDED)
 
 
@@ -272,7 +275,7 @@ def test_proc_self_mem_reads_fail_on_pages_past_eof_instead_of_signalling(tmp_pa
     try:
         for flags in (libc.MAP_SHARED, libc.MAP_PRIVATE):
             with libc.Mapping.map(3 * libc.PAGE_SIZE, libc.PROT_READ | libc.PROT_WRITE, flags, fd) as mapping:
-                pages = procmem.read_pages(mapping.addr, 3)
+                pages = procmem.read_pages(mapping.addr, 3, libc.PAGE_SIZE)
                 assert pages[0] == b"x" * libc.PAGE_SIZE
                 assert pages[1] == b"x" + bytes(libc.PAGE_SIZE - 1)
                 assert pages[2] is None

@@ -111,7 +111,7 @@ def test_teardown_never_unmounts_what_it_did_not_mount(tmp_path):
 def test_suite_run_with_fs_leaves_nothing(tmp_path):
     report = tmp_path / "r.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-k", "SYNC-4 or EOF-1", "--fs", "tmpfs,ext4,squashfs,vfat", "--hypothesis-profile=ci",
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-k", "SYNC-4 or EOF-1", "--fs", "tmpfs,ext4,squashfs,vfat", "--no-install", "--hypothesis-profile=ci",
          f"--report={report}"],
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr

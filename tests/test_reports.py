@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,6 +15,7 @@ import jsonschema
 import pytest
 import referencing
 
+from harness.results import repository_url
 from reports import validation
 from reports.matrix import from_run, merge
 from tests.reporting import ROOT, real_run
@@ -84,6 +87,62 @@ def test_html_is_self_contained(run_report, tmp_path):
     page = out.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the page loads something from the network"
     assert "EOF-1" in page and "matrix-data" in page
+
+
+def test_html_opens_with_the_run_summary(run_report, tmp_path):
+    out = tmp_path / "report.html"
+    assert reports_cli("html", run_report, "-o", out).returncode == 0
+    page = out.read_text()
+    run = json.loads(run_report.read_text())["run"]
+    summary = page[page.index('<details id="summary" open>'):page.index("</details>")]
+    assert page.index(summary) < page.index('<table id="matrix">')
+    assert '<td class="profile">ci</td>' in summary
+    assert f'<td class="argv">{html.escape(shlex.join(["pytest", *run["argv"]]))}</td>' in summary
+    assert "-k &#x27;SYNC-4 or EOF-1 or FORK-2&#x27;" in summary
+    assert f'<td class="commit">{run["mmapconf_commit"] or "unknown"}<div class="where">' in summary
+    assert f'<td class="duration">{run["duration_s"]:.1f} s</td>' in summary
+
+
+def test_report_says_where_each_claim_and_its_test_are(run_report):
+    report = json.loads(run_report.read_text())
+    assert report["run"]["source"]["checkout"] == str(ROOT)
+    for claim in report["claims"]:  # each entry: from its [[claim]] header to the next one, its id in between
+        lines = (ROOT / claim["catalog"]["file"]).read_text().splitlines()
+        start = claim["catalog"]["line"] - 1
+        end = next((n for n in range(start + 1, len(lines)) if lines[n] == "[[claim]]"), len(lines))
+        assert lines[start] == "[[claim]]" and f'id = "{claim["id"]}"' in lines[start:end]
+    ran = [cell for cell in report["results"] if cell["verdict"] != "not run"]
+    assert {cell["claim"] for cell in ran} == {"SYNC-4", "EOF-1", "FORK-2"}
+    for cell in ran:
+        [place] = cell["test_locations"]
+        assert place["file"] == cell["tests"][0].split("::")[0]
+        line = (ROOT / place["file"]).read_text().splitlines()[place["line"] - 1]
+        assert line == f'@pytest.mark.claim("{cell["claim"]}")'
+
+
+@pytest.mark.parametrize("remote, url", [
+    ("https://github.com/example/mmapconf.git", "https://github.com/example/mmapconf"),
+    ("https://ci-bot:s3cret@gitlab.com/group/sub/mmapconf/", "https://gitlab.com/group/sub/mmapconf"),
+    ("https://gitlab.example.org:8443/group/mmapconf", "https://gitlab.example.org:8443/group/mmapconf"),
+    ("git@github.com:example/mmapconf.git", None),
+    ("http://github.com/example/mmapconf", None),
+    ("https://example.org/example/mmapconf", None),
+    ("https://github.com/example", None),
+    (None, None),
+])
+def test_repository_url_is_an_https_forge_address_without_credentials(tmp_path, remote, url):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    if remote:
+        subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", remote], check=True)
+    assert repository_url(tmp_path) == url
+
+
+def test_repository_url_is_none_inside_another_projects_checkout(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "https://github.com/other/project"], check=True)
+    (tmp_path / "unpacked").mkdir()  # e.g. a bundle unpacked there
+    assert repository_url(tmp_path) == "https://github.com/other/project"
+    assert repository_url(tmp_path / "unpacked") is None
 
 
 def doctor(run_report: Path, tmp_path: Path, claim: str, verdict: str) -> Path:
@@ -244,6 +303,9 @@ def test_validation_agrees_with_jsonschema(run_report):
         ("report-v1", mutated(report, lambda d: first_cell_of(d, "SYNC-4").update(counterexample={"parameters": 1}))),
         ("report-v1", mutated(report, lambda d: first_cell_of(d, "SYNC-4").update(duration_s=1.5))),
         ("report-v1", mutated(report, lambda d: d["claims"][0].update(kind="folklore"))),
+        ("report-v1", mutated(report, lambda d: d["claims"][0]["catalog"].pop("line"))),
+        ("report-v1", mutated(report, lambda d: first_cell_of(d, "SYNC-4")["test_locations"][0].update(line=0))),
+        ("report-v1", mutated(report, lambda d: d["run"]["source"].update(repository=5))),
         ("matrix-v1", mutated(matrix, lambda d: d["results"][0].pop("column"))),
         ("matrix-v1", mutated(matrix, lambda d: d["columns"][0]["host"].pop("arch"))),
         ("matrix-v1", mutated(matrix, lambda d: d["columns"][0]["run"].update(kernel_matrix={"kind": "vm", "status": "ok"}))),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.files import CORPUS_DIR, EDGE_SIZES, Workspace, pattern, write_corpus
+from fixtures.files import CORPUS_DIR, Workspace, edge_sizes, pattern, write_corpus
 from fixtures.libc import PAGE_SIZE as PAGE
 from suite import test_geom, test_open, test_page, test_unmap
 from harness.targets import Target
@@ -33,22 +33,22 @@ def test_read_only_is_a_provisioned_read_only_image():
                                                (2 * PAGE, 2 * PAGE)]), unaligned=st.booleans())
 def test_sizes_on_a_read_only_image_are_the_edge_sizes_in_range(data, bounds, unaligned):
     lo, hi = bounds
-    held = {s for s in EDGE_SIZES if lo <= s <= hi and not (unaligned and s % PAGE == 0)}
+    held = {s for s in edge_sizes(PAGE) if lo <= s <= hi and not (unaligned and s % PAGE == 0)}
     if held:
-        assert data.draw(file_sizes(lo, hi, unaligned, target=READ_ONLY)) in held
-        assert data.draw(file_sizes(lo, hi, unaligned, target=READ_ONLY, sizes=st.integers(lo, hi))) in held
+        assert data.draw(file_sizes(PAGE, lo, hi, unaligned, target=READ_ONLY)) in held
+        assert data.draw(file_sizes(PAGE, lo, hi, unaligned, target=READ_ONLY, sizes=st.integers(lo, hi))) in held
 
 
 def test_a_range_without_edge_sizes_is_refused_on_a_read_only_image():
     with pytest.raises(ValueError, match="no file of 5000 to 6000 bytes"):
-        file_sizes(5000, 6000, target=READ_ONLY)
+        file_sizes(PAGE, 5000, 6000, target=READ_ONLY)
 
 
 def test_sizes_elsewhere_are_as_without_a_target():
-    assert repr(file_sizes(1, target=WRITABLE)) == repr(file_sizes(1))
-    assert repr(file_sizes(target=WRITABLE, unaligned=True)) == repr(file_sizes(unaligned=True))
+    assert repr(file_sizes(PAGE, 1, target=WRITABLE)) == repr(file_sizes(PAGE, 1))
+    assert repr(file_sizes(PAGE, target=WRITABLE, unaligned=True)) == repr(file_sizes(PAGE, unaligned=True))
     own = st.integers(3, 9)
-    assert file_sizes(3, 9, target=WRITABLE, sizes=own) is own
+    assert file_sizes(PAGE, 3, 9, target=WRITABLE, sizes=own) is own
 
 
 def test_open_modes():
@@ -79,7 +79,7 @@ OPEN_CASES = st.sampled_from([  # OPEN-2, OPEN-3, OPEN-4
 @given(data=st.data())
 def test_open_use_cases_on_a_read_only_image_ask_for_corpus_files(image, data):
     flags, prot, stores = data.draw(OPEN_CASES)
-    case = data.draw(test_open.use_cases("O_RDONLY", flags, prot, stores, st.booleans(), st.just(False), READ_ONLY))
+    case = data.draw(test_open.use_cases(READ_ONLY, "O_RDONLY", flags, prot, stores, st.booleans(), st.just(False)))
     _served(image, case.file_size, pattern(case.fill_seed, case.file_size))
 
 

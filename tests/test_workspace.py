@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from fixtures.files import CORPUS_DIR, EDGE_SIZES, PATTERN_SEEDS, Rejected, Workspace, pattern, write_corpus
+from fixtures.files import CORPUS_DIR, PATTERN_SEEDS, Rejected, Workspace, edge_sizes, pattern, write_corpus
 from fixtures.libc import PAGE_SIZE as PAGE, SysError
 from fixtures.outcome import SetUpFailed, raised
 
@@ -26,7 +26,7 @@ def read_only(tmp_path):
     return Workspace(tmp_path, {"name": "squashfs", "read_only": True})
 
 
-@pytest.mark.parametrize("size", EDGE_SIZES)
+@pytest.mark.parametrize("size", edge_sizes(PAGE))
 @pytest.mark.parametrize("content", ["zeros", "first seed", "last seed"])
 def test_read_only_target_serves_every_edge_size_and_pattern_from_its_image(read_only, size, content):
     wanted = {"zeros": b"", "first seed": pattern(PATTERN_SEEDS[0], size), "last seed": pattern(PATTERN_SEEDS[-1], size)}

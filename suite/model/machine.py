@@ -37,9 +37,9 @@ from fixtures.platform import fs_identity
 from fixtures.probe import Child, probe
 from suite.model.platform_choice import platform_for
 from suite.model.reference import Discrepancy, Model, Platform
-from suite.strategies import PAGE, file_sizes, pattern
+from suite.strategies import file_sizes, pattern
 
-MAX_FILE = 5 * PAGE  # the file never grows past 5 pages
+MAX_FILE_PAGES = 5  # the file never grows past 5 pages
 MAX_MAP_PAGES = 6  # a mapping covers at most 6 pages (so it can reach past EOF)
 MAX_MAPS = 3  # live mappings per process
 
@@ -52,15 +52,23 @@ MSYNC_FLAGS = {
     "MS_SYNC|MS_INVALIDATE": libc.MS_SYNC | libc.MS_INVALIDATE,
 }
 
+
+def at_machine_page(strategy_at) -> st.SearchStrategy:
+    """A rule argument drawn at the page size of the machine it is drawn for (st.runner(): the machine)."""
+    return st.runner().flatmap(lambda machine: strategy_at(machine.page))
+
+
 anchors = st.sampled_from(["start", "eof"])  # where a position is measured from: the mapping's (or file's) start, or EOF
-deltas = st.sampled_from([0, 1, -1, PAGE - 1, PAGE]) | st.integers(-PAGE, 2 * PAGE)
-lengths = st.sampled_from([1, 8]) | st.integers(1, 2 * PAGE)
+deltas = at_machine_page(lambda page: st.sampled_from([0, 1, -1, page - 1, page]) | st.integers(-page, 2 * page))
+lengths = at_machine_page(lambda page: st.sampled_from([1, 8]) | st.integers(1, 2 * page))
+gaps = at_machine_page(lambda page: st.sampled_from([1, page]) | st.integers(1, 2 * page))
 fills = st.integers(0, 250)  # 0: zeros; else suite.strategies.pattern(fill, length), never zero
 choices = st.integers(0, MAX_MAPS - 1)  # which live mapping (modulo how many there are)
 map_pages = st.integers(1, MAX_MAP_PAGES)
-first_pages = st.integers(0, MAX_FILE // PAGE)
-trims = st.sampled_from([0, 1, PAGE - 1])  # mmap length = pages * PAGE - trim (GEOM-4: the last page is whole)
-sizes = file_sizes(0, MAX_FILE)
+first_pages = st.integers(0, MAX_FILE_PAGES)
+# mmap length = pages * page - trim (GEOM-4: the last page is whole)
+trims = at_machine_page(lambda page: st.sampled_from([0, 1, page - 1]))
+sizes = at_machine_page(lambda page: file_sizes(page, 0, MAX_FILE_PAGES * page))
 holders = st.sampled_from(["self", "other", "child"])  # who does it (see the rules)
 
 
@@ -82,15 +90,15 @@ class ModelDiscrepancy(AssertionError):
 _OTHER: dict = {}  # the second process's own descriptor
 
 
-def read_runs(runs: list[tuple[int, int]]) -> list[list[bytes | None]]:
+def read_runs(runs: list[tuple[int, int]], page_size: int) -> list[list[bytes | None]]:
     """Each run of pages (address, count): every page's bytes, or None where an access would fault."""
-    return [procmem.read_pages(addr, pages) for addr, pages in runs]
+    return [procmem.read_pages(addr, pages, page_size) for addr, pages in runs]
 
 
-def other_open(path: str, inherited: list[tuple[int, int]]) -> None:
+def other_open(path: str, inherited: list[tuple[int, int]], page_size: int) -> None:
     """The second process starts: it unmaps what it inherited from the machine, and opens the file itself."""
     for addr, pages in inherited:
-        libc.checked("munmap", libc.munmap(addr, pages * libc.PAGE_SIZE))
+        libc.checked("munmap", libc.munmap(addr, pages * page_size))
     _OTHER["fd"] = os.open(path, os.O_RDWR)
 
 
@@ -120,7 +128,7 @@ def other_pwrite(data: bytes, offset: int) -> None:
         raise RuntimeError("short pwrite()")
 
 
-def child_step(op: str, args: tuple, runs: list[tuple[int, int]]) -> tuple[str, list]:
+def child_step(op: str, args: tuple, runs: list[tuple[int, int]], page_size: int) -> tuple[str, list]:
     """A fork child's one operation, then what its (inherited) mappings show."""
     if op == "store":
         addr, data = args[:2]
@@ -136,7 +144,7 @@ def child_step(op: str, args: tuple, runs: list[tuple[int, int]]) -> tuple[str, 
         fd, data, offset = args
         if os.pwrite(fd, data, offset) != len(data):
             raise RuntimeError("short pwrite()")
-    return "done", read_runs(runs)
+    return "done", read_runs(runs, page_size)
 
 
 # -- the machine -----------------------------------------------------------------------------------
@@ -158,14 +166,17 @@ class ModelMachine(RuleBasedStateMachine):
 
     ``ModelMachine()`` works on a scratch file in the current directory, and
     ``ModelMachine(directory="/dev/shm")`` elsewhere (as the reproductions do);
-    the claim test passes its workspace and the platform's alternatives.
+    the claim test passes its workspace, the platform's alternatives and its target's page size (``page_size``,
+    which every offset, length and page index of the rules is in; this host's by default).
     """
 
     model_class = Model
 
     def __init__(self, directory: str | None = None, *, workspace: Workspace | None = None,
-                 platform: Platform | None = None, stats: RunStats | None = None):
+                 platform: Platform | None = None, stats: RunStats | None = None, page_size: int = libc.PAGE_SIZE):
         super().__init__()
+        self.page = page_size
+        self.max_file = MAX_FILE_PAGES * page_size
         self.stats = stats if stats is not None else RunStats()
         self.stats.examples += 1
         if workspace is not None:
@@ -179,7 +190,7 @@ class ModelMachine(RuleBasedStateMachine):
             if platform is None:
                 self.path.unlink()
                 raise RuntimeError(f"the model cannot run here: {taken['unsupported']}")
-        self.model = self.model_class(platform)
+        self.model = self.model_class(platform, page=page_size)
         self.addrs: dict[int, int] = {}  # mapping id -> address (in the process that holds it)
         self.log: list[str] = []  # the steps so far, as Hypothesis prints them
         self._other: Child | None = None  # the second process, forked when a rule first needs it
@@ -211,7 +222,7 @@ class ModelMachine(RuleBasedStateMachine):
             self.stats.forks += 1
             inherited = [run for map_id in self.model.live("self") for run in self._runs(map_id)]
             self._other = Child()
-            self._other_call(other_open, str(self.path), inherited)
+            self._other_call(other_open, str(self.path), inherited, self.page)
         return self._other
 
     def _other_call(self, fn, *args):
@@ -229,22 +240,22 @@ class ModelMachine(RuleBasedStateMachine):
         """Where a store lands in the mapping (byte offset) and what it stores: from the anchor, clamped into
         the mapping and cut at the first page an access would fault on; None when the page is not accessible
         (unless ``allow_inaccessible``: then the store stays inside that one page)."""
-        model = self.model
+        model, page = self.model, self.page
         m = model.maps[map_id]
-        base = m.first_page * PAGE
-        at = min(max((base if anchor == "start" else model.size) + delta - base, 0), m.pages * PAGE - 1)
-        index = at // PAGE
+        base = m.first_page * page
+        at = min(max((base if anchor == "start" else model.size) + delta - base, 0), m.pages * page - 1)
+        index = at // page
         if not m.present[index]:
             return None
         if not model.accessible(map_id, index):
             if not allow_inaccessible:
                 return None
-            end = (index + 1) * PAGE
+            end = (index + 1) * page
         else:
             last = index
             while last + 1 < m.pages and model.accessible(map_id, last + 1):
                 last += 1
-            end = (last + 1) * PAGE
+            end = (last + 1) * page
         length = min(length, end - at)
         return at, content(fill, length)
 
@@ -252,12 +263,12 @@ class ModelMachine(RuleBasedStateMachine):
         """Every byte the model knows: st_size, read(), every page of every mapping, in each process."""
         model = self.model
         self._fail(model.check_size(os.fstat(self.fd).st_size))
-        self._fail(model.check_read(os.pread(self.fd, model.size + PAGE, 0)))
+        self._fail(model.check_read(os.pread(self.fd, model.size + self.page, 0)))
         for map_id in model.live("self"):
-            self._check_views(map_id, read_runs(self._runs(map_id)))
+            self._check_views(map_id, read_runs(self._runs(map_id), self.page))
         others = model.live("other")
         if others:
-            seen = self._other_call(read_runs, [run for map_id in others for run in self._runs(map_id)])
+            seen = self._other_call(read_runs, [run for map_id in others for run in self._runs(map_id)], self.page)
             for map_id in others:
                 runs = self._runs(map_id)
                 self._check_views(map_id, seen[:len(runs)])
@@ -265,7 +276,7 @@ class ModelMachine(RuleBasedStateMachine):
 
     def _runs(self, map_id: int, addr: int | None = None) -> list[tuple[int, int]]:
         addr = self.addrs[map_id] if addr is None else addr
-        return [(addr + first * PAGE, count) for first, count in self.model.runs(map_id)]
+        return [(addr + first * self.page, count) for first, count in self.model.runs(map_id)]
 
     def _check_views(self, map_id: int, seen: list[list[bytes | None]]) -> None:
         for (first, count), pages in zip(self.model.runs(map_id), seen):
@@ -276,13 +287,13 @@ class ModelMachine(RuleBasedStateMachine):
         """A store found a page unreadable that the model says it can touch: report the page (``seen``: the
         store range's pages as read in the process holding the mapping)."""
         for k, page in enumerate(seen):
-            self._fail(self.model.check_view(map_id, at // PAGE + k, page))
+            self._fail(self.model.check_view(map_id, at // self.page + k, page))
         raise self._found("GEOM-2", f"a store to m{map_id} at {at} (+{length}) faulted where the model "
                                          f"says every page is accessible, yet each page reads as the model says")
 
     def _mmap_args(self, shared: bool, page: int, pages: int, trim: int) -> tuple[int, int, int]:
         flags = libc.MAP_SHARED if shared else libc.MAP_PRIVATE
-        return page * PAGE, pages * PAGE - trim, flags
+        return page * self.page, pages * self.page - trim, flags
 
     # -- rules -----------------------------------------------------------------------------------------
     # ``by``: "self" (this process), "other" (the second process, through its own descriptor and mappings) or
@@ -305,20 +316,20 @@ class ModelMachine(RuleBasedStateMachine):
         keep the bytes), else it is unmapped at once. The file must not change (EOF-2, EOF-4); later growth must
         not show those bytes (EOF-3, EOF-7)."""
         self._step("pollute_tail", locals())
-        model = self.model
-        if model.size % PAGE:
-            page = model.size // PAGE
-            result = libc.mmap(None, PAGE, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, self.fd, page * PAGE)
+        model, size = self.model, self.page
+        if model.size % size:
+            page = model.size // size
+            result = libc.mmap(None, size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, self.fd, page * size)
             if not result.ok:
-                raise self._found("GEOM-2", f"mmap of the EOF page (offset {page * PAGE}) failed: {result.errno_name}")
+                raise self._found("GEOM-2", f"mmap of the EOF page (offset {page * size}) failed: {result.errno_name}")
             map_id = model.mmap("self", True, page, 1)
             self.addrs[map_id] = result.value
             keep = len(model.live("self")) <= MAX_MAPS
             try:
-                self._store(map_id, "eof", 0, PAGE, fill)
+                self._store(map_id, "eof", 0, size, fill)
             finally:
                 if not keep:
-                    libc.munmap(result.value, PAGE)
+                    libc.munmap(result.value, size)
                     model.munmap(map_id, 0, 1)
         self._check()
 
@@ -343,7 +354,7 @@ class ModelMachine(RuleBasedStateMachine):
         self._pwrite(max((0 if anchor == "start" else self.model.size) + delta, 0), length, fill, by)
 
     def _pwrite(self, offset: int, length: int, fill: int, by: str) -> None:
-        length = min(length, MAX_FILE - offset)
+        length = min(length, self.max_file - offset)
         if length > 0:
             data = content(fill, length)
             if by == "self":
@@ -357,7 +368,7 @@ class ModelMachine(RuleBasedStateMachine):
                 self._fork("pwrite", (self.fd, data, offset), lambda: self.model.pwrite(offset, data, "child"))
         self._check()
 
-    @rule(gap=st.sampled_from([1, PAGE]) | st.integers(1, 2 * PAGE), length=lengths, fill=fills, by=holders)
+    @rule(gap=gaps, length=lengths, fill=fills, by=holders)
     def write_past_eof(self, gap, length, fill, by):
         """EOF-7's operation: lseek() past the end and write(), leaving a hole of ``gap`` bytes that reads as zero."""
         self._step(f"write_past_eof/{by}", locals())
@@ -399,12 +410,13 @@ class ModelMachine(RuleBasedStateMachine):
         if target is not None:
             at, data = target
             addr = self.addrs[map_id] + at
-            run = [(self.addrs[map_id] + (at // PAGE) * PAGE, (at + len(data) - 1) // PAGE - at // PAGE + 1)]
+            page = self.page
+            run = [(self.addrs[map_id] + (at // page) * page, (at + len(data) - 1) // page - at // page + 1)]
             if self.model.maps[map_id].holder == "self":
                 if not checked_store(addr, data):
-                    self._disagree_on_access(map_id, at, len(data), read_runs(run)[0])
+                    self._disagree_on_access(map_id, at, len(data), read_runs(run, page)[0])
             elif not self._other_call(checked_store, addr, data):
-                self._disagree_on_access(map_id, at, len(data), self._other_call(read_runs, run)[0])
+                self._disagree_on_access(map_id, at, len(data), self._other_call(read_runs, run, page)[0])
             self.model.store(map_id, at, data)
         self._check()
 
@@ -415,8 +427,8 @@ class ModelMachine(RuleBasedStateMachine):
         if target is not None:
             at, data = target
             addr = self.addrs[parent] + at
-            if not self.model.accessible(parent, at // PAGE):
-                self._fork("store-expecting-sigbus", (addr, data, parent, at // PAGE), lambda: None)
+            if not self.model.accessible(parent, at // self.page):
+                self._fork("store-expecting-sigbus", (addr, data, parent, at // self.page), lambda: None)
             else:
                 def apply():
                     child = {m.parent: i for i, m in self.model.maps.items() if m.holder == "child"}[parent]
@@ -450,7 +462,7 @@ class ModelMachine(RuleBasedStateMachine):
         map_id = self._pick(holder, which)
         first, present = self._in_run(map_id, first)  # only pages still mapped: a hole may hold another mapping now
         count = min(count, present)
-        addr, length = self.addrs[map_id] + first * PAGE, count * PAGE
+        addr, length = self.addrs[map_id] + first * self.page, count * self.page
         if holder == "self":
             result = libc.munmap(addr, length)
             failed = None if result.ok else result.errno_name
@@ -494,8 +506,8 @@ class ModelMachine(RuleBasedStateMachine):
         self._step("msync", locals())
         map_id = self._pick("self", which)
         start, pages = self._in_run(map_id, first)
-        length = min(length, pages * PAGE)
-        result = libc.msync(self.addrs[map_id] + start * PAGE, length, MSYNC_FLAGS[flags])
+        length = min(length, pages * self.page)
+        result = libc.msync(self.addrs[map_id] + start * self.page, length, MSYNC_FLAGS[flags])
         m = self.model.maps[map_id]
         no_sync_flag = not MSYNC_FLAGS[flags] & (libc.MS_SYNC | libc.MS_ASYNC)
         rejected = no_sync_flag and self.model.platform.msync_no_sync_flag == "einval"
@@ -516,7 +528,7 @@ class ModelMachine(RuleBasedStateMachine):
         map_id = self._pick("self", which)
         start, pages = self._in_run(map_id, first)
         count = min(count, pages)
-        result = libc.madvise(self.addrs[map_id] + start * PAGE, count * PAGE, libc.MADV_DONTNEED)
+        result = libc.madvise(self.addrs[map_id] + start * self.page, count * self.page, libc.MADV_DONTNEED)
         if result.ok != (self.model.platform.madvise == "accepted"):
             raise self._found("PAGE-4/conventional", f"madvise(MADV_DONTNEED) on m{map_id} "
                                                           f"{'succeeded' if result.ok else 'failed: ' + str(result.errno_name)}")
@@ -533,19 +545,19 @@ class ModelMachine(RuleBasedStateMachine):
         children = self.model.fork()
         runs = [run for parent, child in children.items() for run in self._runs(child, self.addrs[parent])]
         try:
-            outcome = probe(child_step, op, args, runs)
+            outcome = probe(child_step, op, args, runs, self.page)
             if op == "store-expecting-sigbus":
                 if outcome.killed_by(signal.SIGBUS):
                     return
                 map_id, index = args[2], args[3]
                 if outcome.ok:  # the store went through: the page was accessible after all
-                    self._fail(self.model.check_view(map_id, index, b"\0" * PAGE))
+                    self._fail(self.model.check_view(map_id, index, b"\0" * self.page))
                 raise self._found("BUS-1", f"a fork child's store to page {index} of m{map_id}, wholly past "
                                                 f"EOF {self.model.size}, {outcome.describe()}; the model says SIGBUS")
             status, seen = outcome.value_or_raise("the fork child's step")
             if status == "inaccessible":
                 map_id, at, length = args[2:5]
-                for index in range(at // PAGE, (at + length - 1) // PAGE + 1):
+                for index in range(at // self.page, (at + length - 1) // self.page + 1):
                     self._fail(self.model.check_view(map_id, index, None))
                 raise self._found("GEOM-2", "the fork child could not store where the model says it can")
             model_op()
@@ -559,7 +571,7 @@ class ModelMachine(RuleBasedStateMachine):
     def teardown(self):
         for map_id in self.model.live("self"):
             for first, count in self.model.runs(map_id):
-                libc.munmap(self.addrs[map_id] + first * PAGE, count * PAGE)
+                libc.munmap(self.addrs[map_id] + first * self.page, count * self.page)
         if self._other is not None:
             self._other.close()
         if self.fd >= 0:

@@ -35,10 +35,7 @@ invariant broke.
 from __future__ import annotations
 
 import copy as copy_module
-import os
 from dataclasses import dataclass, field
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 HOLDERS = ("self", "other", "child")
 
@@ -91,7 +88,7 @@ def nonzero(data: bytes) -> bytes:
     return bytes(data).translate(_NONZERO)
 
 
-def round_up(n: int, page: int = PAGE) -> int:
+def round_up(n: int, page: int) -> int:
     return -(-n // page) * page
 
 
@@ -197,7 +194,7 @@ class Step:
 class Model:
     """The file and its mappings, as the catalog says they behave."""
 
-    def __init__(self, platform: Platform = Platform(), page: int = PAGE):
+    def __init__(self, platform: Platform = Platform(), *, page: int):
         self.platform = platform
         self.page = page
         self.size = 0

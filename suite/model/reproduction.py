@@ -4,13 +4,13 @@ printed for it, which are calls on the machine (``state.truncate(...)``)."""
 from __future__ import annotations
 
 
-def reproduction(notes: list[str], machine: type, directory: str) -> str:
+def reproduction(notes: list[str], machine: type, directory: str, page_size: int) -> str:
     """The steps Hypothesis printed for the minimal failing sequence, as a runnable Python script."""
     lines = [line for note in notes for line in note.splitlines()]
     steps = [line for line in lines if line.startswith("state.")]
     script = ["# run from the mmapconf checkout's top directory, e.g. python - < this-file",
               f"from {machine.__module__} import {machine.__qualname__}",
-              f"state = {machine.__qualname__}(directory={directory!r})"]
+              f"state = {machine.__qualname__}(directory={directory!r}, page_size={page_size})"]
     body = [s for s in steps if s != "state.teardown()"]
     script += ["try:"] + [f"    {s}" for s in body] + ["finally:", "    state.teardown()"]
     return "\n".join(script)

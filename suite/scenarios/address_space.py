@@ -13,26 +13,26 @@ from fixtures import libc
 from fixtures.outcome import Outcome, returned
 from fixtures.probe import probe
 from suite.scenarios import steps
-from suite.strategies import PAGE
 
 ANONYMOUS = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS
 
 
-def reserve(pages: int, prot: int = libc.PROT_NONE) -> int:
-    """A fresh anonymous mapping of ``pages`` pages (PROT_NONE by default): a range the test owns."""
-    return libc.checked("mmap(reserve)", libc.mmap(None, pages * PAGE, prot, ANONYMOUS, -1, 0))
+def reserve(pages: int, page_size: int, prot: int = libc.PROT_NONE) -> int:
+    """A fresh anonymous mapping of ``pages`` pages of ``page_size`` bytes (PROT_NONE by default): a range the test
+    owns."""
+    return libc.checked("mmap(reserve)", libc.mmap(None, pages * page_size, prot, ANONYMOUS, -1, 0))
 
 
-def fenced_hole(pages: int) -> int:
+def fenced_hole(pages: int, page_size: int) -> int:
     """The first address of ``pages`` free pages, with a reserved PROT_NONE page on each side (release_fence frees all)."""
-    base = reserve(pages + 2)
-    libc.checked("munmap(hole)", libc.munmap(base + PAGE, pages * PAGE))
-    return base + PAGE
+    base = reserve(pages + 2, page_size)
+    libc.checked("munmap(hole)", libc.munmap(base + page_size, pages * page_size))
+    return base + page_size
 
 
-def release_fence(inner: int, pages: int) -> None:
+def release_fence(inner: int, pages: int, page_size: int) -> None:
     """munmap the fence around ``pages`` pages at ``inner`` and whatever is still mapped inside it."""
-    libc.checked("munmap(fence)", libc.munmap(inner - PAGE, (pages + 2) * PAGE))
+    libc.checked("munmap(fence)", libc.munmap(inner - page_size, (pages + 2) * page_size))
 
 
 def act(item: tuple) -> object:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.files import Workspace
-from fixtures.libc import round_up
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.address_space import probe_unmapped
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 ACCESS = {"read": (steps.read, (1,)), "write": (steps.write, (b"\x5a",))}
@@ -26,7 +26,7 @@ def _access(addr: int, kind: str) -> tuple:
 
 
 @dataclass(frozen=True)
-class BeyondEofAccess:
+class BeyondEofAccess(PagedCase):
     file_size: int
     flags: str
     offset: int  # page multiple
@@ -34,6 +34,19 @@ class BeyondEofAccess:
     page: int  # page index inside the mapping, wholly beyond EOF
     byte: int  # byte inside that page
     access: str  # read or write
+
+    @property
+    def at(self) -> int:
+        """The byte accessed, as an offset into the mapping."""
+        return self.page * self.page_size + self.byte
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.offset >= 0 and self.aligned(self.offset), "a page-multiple offset")
+        self.require(0 <= self.byte < self.page_size, "the byte inside its page")
+        self.require(self.inside(self.at, 1, self.round_up(self.length)), "the access inside the mapping")
+        self.require(self.offset + self.page * self.page_size >= self.round_up(self.file_size),
+                     "the page accessed wholly beyond EOF")
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ def access_beyond_eof(workspace: Workspace, case: BeyondEofAccess) -> AccessSeen
     """Map past EOF and, in a child, touch one byte of a page wholly beyond EOF."""
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.length, READ_WRITE, case.flags, case.offset) as mapping:
-            outcome = probe(*_access(mapping.addr + case.page * PAGE + case.byte, case.access))
+            outcome = probe(*_access(mapping.addr + case.at, case.access))
     return AccessSeen(outcome)
 
 
@@ -57,7 +70,7 @@ def judge_sigbus(case, seen: AccessSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class TruncatedAccess:
+class TruncatedAccess(PagedCase):
     old_size: int
     new_size: int
     page: int  # a page within the old size, wholly beyond the new EOF
@@ -66,6 +79,19 @@ class TruncatedAccess:
     truncated_by: str  # "self" (the process holding the mapping) or "other" (another process)
     access: str
 
+    @property
+    def at(self) -> int:
+        """The byte accessed, as an offset into the mapping (and the file: it maps the old file from offset 0)."""
+        return self.page * self.page_size + self.byte
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.new_size < self.old_size, "a truncation to a smaller size")
+        self.require(0 <= self.byte < self.page_size, "the byte inside its page")
+        self.require(self.inside(self.at, 1, self.round_up(self.old_size)), "the access inside the mapping")
+        self.require(self.page * self.page_size >= self.round_up(self.new_size),
+                     "the page accessed wholly beyond the new EOF")
+
 
 def access_after_truncate(workspace: Workspace, case: TruncatedAccess) -> AccessSeen:
     """Map a file MAP_SHARED in a child, truncate it (there or in another process), then access a page now beyond EOF."""
@@ -73,7 +99,7 @@ def access_after_truncate(workspace: Workspace, case: TruncatedAccess) -> Access
         with Child() as mapper:
             addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
                                "MAP_SHARED").value_or_raise("set-up mmap")
-            target = addr + case.page * PAGE + case.byte
+            target = addr + case.at
             if case.touched_before != "no":
                 mapper.call(*_access(target, case.touched_before)).value_or_raise("set-up access before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
@@ -95,17 +121,29 @@ OLD_FILL, NEW_FILL = 5, 29
 
 
 @dataclass(frozen=True)
-class TruncateToPartialPage:
+class TruncateToPartialPage(PagedCase):
     old_size: int
     new_size: int  # < old_size, not a page multiple
     touched_before: str  # "no", "read", or "write": the file's bytes of the new EOF page stored over (NEW_FILL)
     truncated_by: str  # "self" or "other"
 
+    @property
+    def eof_page(self) -> int:
+        """Where the page holding the new EOF starts (in the file and the mapping of it from offset 0)."""
+        return self.new_size - self.new_size % self.page_size
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 < self.new_size < self.old_size, "a truncation to a smaller, non-zero size")
+        self.require(not self.aligned(self.new_size), "the new EOF inside a page")
+        self.require(self.inside(self.eof_page, self.page_size, self.round_up(self.old_size)),
+                     "the new EOF page inside the mapping")
+
 
 def eof_page_bytes_before_truncation(case: TruncateToPartialPage) -> bytes:
     """The bytes of the page holding the new EOF before the truncation, within the old file."""
-    start = case.new_size // PAGE * PAGE
-    end = min(case.old_size, start + PAGE)
+    start = case.eof_page
+    end = min(case.old_size, start + case.page_size)
     if case.touched_before == "write":
         return pattern(NEW_FILL, end - start)
     return pattern(OLD_FILL, case.old_size)[start:end]
@@ -113,18 +151,18 @@ def eof_page_bytes_before_truncation(case: TruncateToPartialPage) -> bytes:
 
 def read_new_eof_page(workspace: Workspace, case: TruncateToPartialPage) -> AccessSeen:
     """Map MAP_SHARED in a child, touch the page that will hold the new EOF, truncate, read that whole page."""
-    start = case.new_size // PAGE * PAGE
+    start = case.eof_page
     with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
         with Child() as mapper:
             addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
                                "MAP_SHARED").value_or_raise("set-up mmap")
             if case.touched_before == "read":
-                mapper.call(steps.read, addr + start, PAGE).value_or_raise("set-up read before truncation")
+                mapper.call(steps.read, addr + start, case.page_size).value_or_raise("set-up read before truncation")
             elif case.touched_before == "write":
                 mapper.call(steps.write, addr + start,
                             eof_page_bytes_before_truncation(case)).value_or_raise("set-up store before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
-            outcome = mapper.call(steps.read, addr + start, PAGE)
+            outcome = mapper.call(steps.read, addr + start, case.page_size)
     return AccessSeen(outcome)
 
 
@@ -133,9 +171,9 @@ def judge_new_eof_page_readable_zero_tail(case: TruncateToPartialPage, seen: Acc
     if not seen.outcome.ok:
         return refuted(f"reading the page holding the new EOF: child {seen.outcome.describe()}")
     page = seen.outcome.value
-    keep = case.new_size % PAGE
-    if len(page) != PAGE:
-        return refuted(f"read {len(page)} bytes of the page, not {PAGE}")
+    keep = case.new_size - case.eof_page
+    if len(page) != case.page_size:
+        return refuted(f"read {len(page)} bytes of the page, not {case.page_size}")
     if page[:keep] != eof_page_bytes_before_truncation(case)[:keep]:
         return refuted("the bytes before the new EOF changed")
     tail = page[keep:]
@@ -149,21 +187,27 @@ def judge_new_eof_page_readable_zero_tail(case: TruncateToPartialPage, seen: Acc
 
 
 @dataclass(frozen=True)
-class PastMappingEnd:
+class PastMappingEnd(PagedCase):
     file_size: int
     flags: str
     offset: int  # page multiple
     length: int  # the mapping's length; the page after round_up(length) is unmapped
     byte: int  # byte inside that page
 
+    def check(self) -> None:
+        super().check()
+        self.require(self.offset >= 0 and self.aligned(self.offset), "a page-multiple offset")
+        self.require(self.length > 0, "a mapping")
+        self.require(0 <= self.byte < self.page_size, "the load inside the one unmapped page past the mapping")
+
 
 def load_past_mapping_end(workspace: Workspace, case: PastMappingEnd) -> AccessSeen:
     """Map one page more than needed and munmap it, so the page past the mapping is unmapped; load from it in a child."""
-    end = round_up(case.length)
+    end = case.round_up(case.length)
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
-        addr = steps.map_file(str(path), "O_RDONLY", end + PAGE, ("PROT_READ",), case.flags, case.offset)
+        addr = steps.map_file(str(path), "O_RDONLY", end + case.page_size, ("PROT_READ",), case.flags, case.offset)
         try:
-            steps.unmap(addr + end, PAGE)  # what is left, [addr, addr + end), is the mapping the claim speaks of
+            steps.unmap(addr + end, case.page_size)  # what is left, [addr, addr + end), is the mapping the claim speaks of
             outcome = probe_unmapped(("read", addr + end + case.byte, 1))
         finally:
             steps.unmap(addr, end)
@@ -178,11 +222,23 @@ def judge_past_mapping_end_sigbus(case: PastMappingEnd, seen: AccessSeen) -> Fin
 
 
 @dataclass(frozen=True)
-class PastEofPageEnd:
+class PastEofPageEnd(PagedCase):
     file_size: int
     flags: str
     offset: int  # page multiple at or below the page holding EOF
     length: int  # covers at least one whole page past the page holding EOF
+
+    @property
+    def boundary(self) -> int:
+        """The first byte past the page holding EOF, as an offset into the mapping."""
+        return self.round_up(self.file_size) - self.offset
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset <= self.file_size,
+                     "a page-multiple offset at or below EOF")
+        self.require(self.inside(self.boundary, 1, self.round_up(self.length)),
+                     "the first byte past the EOF page inside the mapping")
 
 
 @dataclass(frozen=True)
@@ -196,7 +252,7 @@ def load_past_eof_page_end(workspace: Workspace, case: PastEofPageEnd) -> EofPag
     with workspace.file(case.file_size, pattern(3, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDONLY", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
             eof_at = mapping.addr + case.file_size - case.offset
-            boundary_at = mapping.addr + round_up(case.file_size) - case.offset
+            boundary_at = mapping.addr + case.boundary
             tail = probe(steps.read, eof_at, boundary_at - eof_at)
             boundary = probe(steps.read, boundary_at, 1)
     return EofPageEndSeen(tail, boundary)
@@ -207,7 +263,7 @@ def judge_eof_page_end_sigbus(case: PastEofPageEnd, seen: EofPageEndSeen) -> Fin
     if not seen.tail.ok:
         return refuted(f"reading from EOF to the end of its page: child {seen.tail.describe()}")
     tail = seen.tail.value
-    if len(tail) != round_up(case.file_size) - case.file_size or any(tail):
+    if len(tail) != case.round_up(case.file_size) - case.file_size or any(tail):
         return refuted(f"the {len(tail)} byte(s) from EOF to the page boundary are not all zero")
     if not seen.boundary.killed_by(signal.SIGBUS):
         return refuted(f"load of the first byte past the page boundary after EOF: child {seen.boundary.describe()}, not SIGBUS")
@@ -218,7 +274,7 @@ def judge_eof_page_end_sigbus(case: PastEofPageEnd, seen: EofPageEndSeen) -> Fin
 
 
 @dataclass(frozen=True)
-class PrivateTruncated:
+class PrivateTruncated(PagedCase):
     old_size: int
     new_size: int
     page: int  # a page within the old size, wholly beyond the new EOF
@@ -227,12 +283,29 @@ class PrivateTruncated:
     store: tuple[int, bytes]  # for "write": (byte inside the page, non-zero bytes differing from the file's)
     truncated_by: str
 
+    @property
+    def start(self) -> int:
+        """Where the page starts, in the file and in the mapping (of the old file, from offset 0)."""
+        return self.page * self.page_size
+
+    def check(self) -> None:
+        super().check()
+        at, data = self.store
+        self.require(0 <= self.new_size < self.old_size, "a truncation to a smaller size")
+        self.require(self.round_up(self.new_size) <= self.start < self.old_size,
+                     f"page {self.page} among the old file's {self.page_count(self.old_size)} page(s), wholly beyond "
+                     f"the new EOF")
+        self.require(self.inside(at, len(data), self.page_size) and at < self.old_size - self.start,
+                     "the store inside the page, starting on a byte of the old file")
+        self.require(any(data) and data != private_page_before(self, copied=False)[at:at + len(data)],
+                     "a store of non-zero bytes that differ from the file's")
+
 
 def private_page_before(case: PrivateTruncated, copied: bool) -> bytes:
     """The page as the mapping showed it before the truncation: the file's bytes (then zeros past old EOF),
     with the private store applied if ``copied``."""
-    start = case.page * PAGE
-    page = bytearray(pattern(OLD_FILL, case.old_size)[start:start + PAGE].ljust(PAGE, b"\0"))
+    start, size = case.start, case.page_size
+    page = bytearray(pattern(OLD_FILL, case.old_size)[start:start + size].ljust(size, b"\0"))
     if copied:
         at, data = case.store
         page[at:at + len(data)] = data
@@ -245,13 +318,13 @@ def read_private_after_truncate(workspace: Workspace, case: PrivateTruncated) ->
         with Child() as mapper:
             addr = mapper.call(steps.map_file, str(path), case.open_mode, case.old_size, READ_WRITE,
                                "MAP_PRIVATE").value_or_raise("set-up mmap")
-            target = addr + case.page * PAGE
+            target = addr + case.start
             if case.touched_before == "read":
-                mapper.call(steps.read, target, PAGE).value_or_raise("set-up read before truncation")
+                mapper.call(steps.read, target, case.page_size).value_or_raise("set-up read before truncation")
             elif case.touched_before == "write":
                 mapper.call(steps.write, target + case.store[0], case.store[1]).value_or_raise("set-up store before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
-            outcome = mapper.call(steps.read, target, PAGE)
+            outcome = mapper.call(steps.read, target, case.page_size)
     return AccessSeen(outcome)
 
 
@@ -262,7 +335,7 @@ def _classify_private(case: PrivateTruncated, seen: AccessSeen, third: str, expe
     if not outcome.ok:
         return refuted(f"load from the page after truncation: child {outcome.describe()}, neither SIGBUS nor data")
     page = outcome.value
-    if page == bytes(PAGE):
+    if page == bytes(case.page_size):
         return observed("zeros")
     if page == expected:
         return observed(third)
@@ -284,12 +357,25 @@ def judge_private_copied_after_truncate(case: PrivateTruncated, seen: AccessSeen
 
 
 @dataclass(frozen=True)
-class DownThenUp:
+class DownThenUp(PagedCase):
     old_size: int
     new_size: int  # truncated down to this
     up_size: int  # then extended to this: past the page holding new_size
     touched_before: str  # "no", "read", "write" (every page of the old file touched)
     truncated_by: str
+
+    @property
+    def end(self) -> int:
+        """Where the read through the mapping (of the old file, from offset 0) ends: the end of up_size's page,
+        or of the mapping."""
+        return min(self.round_up(self.up_size), self.round_up(self.old_size))
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.new_size < self.old_size, "a truncation to a smaller size")
+        self.require(self.up_size > self.round_up(self.new_size), "an extension past the page holding the low EOF")
+        self.require(self.inside(self.new_size, self.end - self.new_size, self.round_up(self.old_size)),
+                     "the read from the low EOF inside the mapping")
 
 
 @dataclass(frozen=True)
@@ -298,8 +384,8 @@ class DownThenUpSeen:
     read: bytes  # pread() of [new_size, up_size)
 
 
-def touch_pages(addr: int, length: int, kind: str) -> None:
-    for at in range(0, length, PAGE):
+def touch_pages(addr: int, length: int, kind: str, page_size: int) -> None:
+    for at in range(0, length, page_size):
         if kind == "read":
             steps.read(addr + at, 1)
         else:
@@ -308,13 +394,14 @@ def touch_pages(addr: int, length: int, kind: str) -> None:
 
 def truncate_down_then_up(workspace: Workspace, case: DownThenUp) -> DownThenUpSeen:
     """Map MAP_SHARED in a child, touch the pages, truncate down then up (there or in another process), read back."""
-    end = min(round_up(case.up_size), round_up(case.old_size))
+    end = case.end
     with workspace.file(case.old_size, pattern(OLD_FILL, case.old_size)) as path:
         with Child() as mapper:
             addr = mapper.call(steps.map_file, str(path), "O_RDWR", case.old_size, READ_WRITE,
                                "MAP_SHARED").value_or_raise("set-up mmap")
             if case.touched_before != "no":
-                mapper.call(touch_pages, addr, case.old_size, case.touched_before).value_or_raise("set-up touch before truncation")
+                mapper.call(touch_pages, addr, case.old_size, case.touched_before,
+                            case.page_size).value_or_raise("set-up touch before truncation")
             _truncate(path, mapper, case.truncated_by, case.new_size)
             _truncate(path, mapper, case.truncated_by, case.up_size)
             outcome = mapper.call(steps.read, addr + case.new_size, end - case.new_size)
@@ -329,7 +416,7 @@ def judge_down_then_up_zero(case: DownThenUp, seen: DownThenUpSeen) -> Finding:
         return refuted(f"access after truncating to {case.new_size} and extending to {case.up_size}: "
                        f"child {seen.mapped.describe()}")
     data = seen.mapped.value
-    expected = min(round_up(case.up_size), round_up(case.old_size)) - case.new_size
+    expected = case.end - case.new_size
     if len(data) != expected:
         return refuted(f"read {len(data)} bytes through the mapping, not {expected}")
     if any(data):

@@ -23,7 +23,8 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome, SetUpFailed, exited, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 OLD_SEED = 53  # the file's durable (old) contents: pattern(OLD_SEED, size); a store's bytes come from another seed
@@ -46,9 +47,10 @@ def new_contents(size: int, seed: int, stores: tuple[tuple[int, int], ...]) -> b
     return bytes(content)
 
 
-def stored_pages(stores) -> tuple[int, ...]:
-    """The pages the stores (offset, length) touch."""
-    return tuple(sorted({page for at, length in stores for page in range(at // PAGE, (at + length - 1) // PAGE + 1)}))
+def stored_pages(stores, page_size: int) -> tuple[int, ...]:
+    """The pages of ``page_size`` bytes the stores (offset, length) touch."""
+    return tuple(sorted({page for at, length in stores
+                         for page in range(at // page_size, (at + length - 1) // page_size + 1)}))
 
 
 # --- kernel steps ----------------------------------------------------------------------------------------------
@@ -62,11 +64,11 @@ def _durable_file(workspace: Workspace, size: int, mount_point: str) -> Iterator
         yield path
 
 
-def _page_states(fd: int, pages: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+def _page_states(fd: int, pages: tuple[int, ...], page_size: int) -> tuple[tuple[int, int, int], ...]:
     """(page, nr_dirty, nr_writeback) from cachestat(2) for each page."""
     states = []
     for page in pages:
-        stat = libc.cachestat(fd, page * PAGE, PAGE)
+        stat = libc.cachestat(fd, page * page_size, page_size)
         if isinstance(stat, libc.CallResult):
             raise libc.SysError("cachestat", stat.errno)
         states.append((page, stat["nr_dirty"], stat["nr_writeback"]))
@@ -105,8 +107,20 @@ def _too_early(attempts: int) -> RuntimeError:
 # --- SYNC-1/device, SYNC-1/fsync, SYNC-9/no-sync-crash -------------------------------------------------------------
 
 
+class _StoresInFile(PagedCase):
+    """A case (with file_size and stores) whose stores all lie inside the file."""
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(self.inside(at, length, self.file_size) for *_, at, length in self.stores),
+                     "every store inside the file")
+
+    def stored_pages(self) -> tuple[int, ...]:
+        return stored_pages([(at, length) for *_, at, length in self.stores], self.page_size)
+
+
 @dataclass(frozen=True)
-class MsyncCrash:
+class MsyncCrash(_StoresInFile):
     file_size: int  # > 0; the mapping covers the whole file
     seed: int  # of the stored bytes (never OLD_SEED: every stored byte changes)
     stores: tuple[tuple[int, int], ...]  # (file offset, length)
@@ -114,9 +128,16 @@ class MsyncCrash:
     length: int  # msync's length (> 0); the range holds at least one stored page
     msync_flags: tuple[str, ...]  # MS_SYNC, optionally with MS_INVALIDATE
 
+    def check(self) -> None:
+        super().check()
+        first = self.start_page * self.page_size
+        self.require(self.inside(first, self.length, self.round_up(self.file_size)), "the msync() range inside the mapping")
+        self.require(any(first <= page * self.page_size < first + self.length for page in self.stored_pages()),
+                     "a stored page in the msync() range")
+
 
 @dataclass(frozen=True)
-class FsyncCrash:
+class FsyncCrash(_StoresInFile):
     file_size: int
     seed: int
     stores: tuple[tuple[int, int], ...]
@@ -126,7 +147,7 @@ class FsyncCrash:
 
 
 @dataclass(frozen=True)
-class NoSyncCrash:
+class NoSyncCrash(_StoresInFile):
     file_size: int
     seed: int
     stores: tuple[tuple[int, int], ...]
@@ -146,7 +167,7 @@ class CrashSeen:
 
 def msync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: dict, case: MsyncCrash) -> CrashSeen:
     """Store into a durable file through MAP_SHARED, msync(MS_SYNC) a range, copy the device, read the copy."""
-    where, pages = crash.BlockTarget.of(fs), stored_pages(case.stores)
+    where, pages = crash.BlockTarget.of(fs), case.stored_pages()
     flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
     with sysctl.override(sysctl.WRITEBACK_HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
@@ -154,12 +175,12 @@ def msync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: d
                     steps.mapped(str(path), "O_RDWR", case.file_size, RW, "MAP_SHARED") as mapping, \
                     workspace.opened(path, "O_RDONLY") as fd:
                 _store(mapping.view, case.file_size, case.seed, case.stores)
-                before = _page_states(fd, pages)
+                before = _page_states(fd, pages, case.page_size)
                 if not _unwritten(before):
                     continue
-                result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, flags)
+                result = libc.msync(mapping.addr + case.start_page * case.page_size, case.length, flags)
                 copies = crash.copy_device(where, scratch / "crash")
-                after = _page_states(fd, pages)
+                after = _page_states(fd, pages, case.page_size)
             contents, error = crash.read_crash_copy(where, scratch / "crash", path, state_dir)
             return CrashSeen(result.errno_name, before, after, attempt, copies, contents, error)
     raise _too_early(ATTEMPTS)
@@ -175,14 +196,14 @@ def _sync_call(fd: int, call: str) -> str | None:
 
 def fsync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: dict, case: FsyncCrash) -> CrashSeen:
     """Store into a durable file through MAP_SHARED, fsync()/fdatasync() a descriptor, copy the device, read the copy."""
-    where, pages = crash.BlockTarget.of(fs), stored_pages(case.stores)
+    where, pages = crash.BlockTarget.of(fs), case.stored_pages()
     with sysctl.override(sysctl.WRITEBACK_HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
             with _durable_file(workspace, case.file_size, where.mount_point) as path, \
                     workspace.opened(path, "O_RDWR") as fd, \
                     libc.Mapping.map(case.file_size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd) as mapping:
                 _store(mapping.view, case.file_size, case.seed, case.stores)
-                before = _page_states(fd, pages)
+                before = _page_states(fd, pages, case.page_size)
                 if not _unwritten(before):
                     continue
                 if case.unmap_first:
@@ -193,7 +214,7 @@ def fsync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: d
                     with workspace.opened(path, case.descriptor.split()[1]) as other:
                         result = _sync_call(other, case.call)
                 copies = crash.copy_device(where, scratch / "crash")
-                after = _page_states(fd, pages)
+                after = _page_states(fd, pages, case.page_size)
             contents, error = crash.read_crash_copy(where, scratch / "crash", path, state_dir)
             return CrashSeen(result, before, after, attempt, copies, contents, error)
     raise _too_early(ATTEMPTS)
@@ -202,7 +223,7 @@ def fsync_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: d
 def unsynced_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs: dict, case: NoSyncCrash) -> CrashSeen:
     """Store into a durable file through MAP_SHARED and never sync; copy the device while every stored page is still
     dirty (checked before and after the copy) and read the copy."""
-    where, pages = crash.BlockTarget.of(fs), stored_pages(case.stores)
+    where, pages = crash.BlockTarget.of(fs), case.stored_pages()
     with sysctl.override(sysctl.WRITEBACK_HELD_OFF):
         for attempt in range(1, ATTEMPTS + 1):
             with _durable_file(workspace, case.file_size, where.mount_point) as path, \
@@ -220,11 +241,11 @@ def unsynced_then_crash(workspace: Workspace, state_dir: Path, scratch: Path, fs
                     if case.leave == "munmapped":
                         mapping.unmap()
                 try:
-                    before = _page_states(fd, pages)
+                    before = _page_states(fd, pages, case.page_size)
                     if not _unwritten(before):
                         continue
                     copies = crash.copy_device(where, scratch / "crash")
-                    after = _page_states(fd, pages)
+                    after = _page_states(fd, pages, case.page_size)
                 finally:
                     if mapping is not None:
                         mapping.unmap()
@@ -265,8 +286,8 @@ def judge_msync_range_in_crash_image(case: MsyncCrash, seen: CrashSeen) -> Findi
     if problem:
         return refuted(problem)
     old, new = old_contents(case.file_size), new_contents(case.file_size, case.seed, case.stores)
-    first = case.start_page * PAGE
-    end = min(libc.round_up(first + case.length), case.file_size)
+    first = case.start_page * case.page_size
+    end = min(case.round_up(first + case.length), case.file_size)
     stale, at = _old_bytes(seen.crash, old, new, first, end)
     if stale:
         return refuted(f"after msync({'|'.join(case.msync_flags)}) returned, the crash copy holds the old value of {stale} "
@@ -319,12 +340,16 @@ def judge_unsynced_crash_contents(case: NoSyncCrash, seen: CrashSeen) -> Finding
 
 
 @dataclass(frozen=True)
-class UnmountCase:
+class UnmountCase(_StoresInFile):
     file_size: int  # > 0
     seed: int  # of the stored bytes (never OLD_SEED)
     leaves: tuple[str, ...]  # per writer: "munmap" (then exits) or "exit" (exits with the mapping in place)
     concurrent: bool  # all writers map before the first store, or each maps, stores and leaves in turn
     stores: tuple[tuple[int, int, int], ...]  # (writer, file offset, length), in order (by writer when not concurrent)
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(0 <= writer < len(self.leaves) for writer, _, _ in self.stores), "every store by a writer")
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,26 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome
 from fixtures.probe import probe
 from suite.scenarios import steps
-from suite.strategies import eof_page_end, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
+class _EofPageMapped(PagedCase):
+    """A case (with file_size, offset and length) mapping its file from ``offset`` for ``length`` bytes: from a page
+    at or below EOF to EOF or past it, inside the EOF page."""
+
+    def check(self) -> None:
+        super().check()
+        self.require(not self.aligned(self.file_size), "a file whose EOF page has a tail")
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size,
+                     "a page-multiple offset at or below the EOF page")
+        self.require(self.file_size - self.offset <= self.length <= self.round_up(self.file_size) - self.offset,
+                     "a mapping that reaches EOF and ends inside the EOF page")
+
+
 @dataclass(frozen=True)
-class TailRead:
+class TailRead(_EofPageMapped):
     file_size: int  # not a page multiple: the EOF page has a tail
     fill_seed: int
     flags: str
@@ -33,7 +47,8 @@ def read_tail(workspace: Workspace, case: TailRead) -> TailSeen:
     """Map the file and, in a child, read every byte from EOF to the end of its page."""
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDONLY", case.length, ("PROT_READ",), case.flags, case.offset) as mapping:
-            outcome = probe(steps.read, mapping.addr + case.file_size - case.offset, eof_page_end(case.file_size) - case.file_size)
+            outcome = probe(steps.read, mapping.addr + case.file_size - case.offset,
+                            case.round_up(case.file_size) - case.file_size)
     return TailSeen(outcome)
 
 
@@ -50,7 +65,7 @@ def judge_tail_reads_zero(case: TailRead, seen: TailSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class TailWrite:
+class TailWrite(_EofPageMapped):
     file_size: int
     fill_seed: int
     offset: int
@@ -58,6 +73,12 @@ class TailWrite:
     write_at: int  # file offset in [file_size, end of EOF page)
     data: bytes
     msync: bool  # msync(MS_SYNC) before munmap
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.write_at >= self.file_size and
+                     self.inside(self.write_at, len(self.data), self.round_up(self.file_size)),
+                     "the store past EOF, inside the EOF page")
 
 
 @dataclass(frozen=True)
@@ -94,7 +115,7 @@ def judge_tail_write_not_written_back(case: TailWrite, after: FileAfterTailWrite
 
 
 @dataclass(frozen=True)
-class ExtendAfterTailWrite:
+class ExtendAfterTailWrite(_EofPageMapped):
     file_size: int  # not a page multiple
     fill_seed: int
     offset: int  # page multiple at or below the EOF page
@@ -104,6 +125,18 @@ class ExtendAfterTailWrite:
     msync: bool  # msync(MS_SYNC) of the mapping after the store, before the extension
     new_size: int  # > file_size: the ftruncate() target
     then: str  # "keep": read through the same mapping; "remap": munmap before ftruncate(), map again after
+
+    @property
+    def old_tail_end(self) -> int:
+        """Where the old tail read back ends: the new EOF, or the end of the old EOF page."""
+        return min(self.new_size, self.round_up(self.file_size))
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.write_at >= self.file_size and any(self.data) and
+                     self.inside(self.write_at, len(self.data), self.round_up(self.file_size)),
+                     "a non-zero store past EOF, inside the EOF page")
+        self.require(self.new_size > self.file_size, "an extension")
 
 
 @dataclass(frozen=True)
@@ -116,7 +149,7 @@ class OldTailAfterExtension:
 
 def extend_after_tail_write(workspace: Workspace, case: ExtendAfterTailWrite) -> OldTailAfterExtension:
     """Store past EOF through MAP_SHARED (in a child), ftruncate() up, then read the old tail by read() and the mapping."""
-    end = min(case.new_size, eof_page_end(case.file_size))
+    end = case.old_tail_end
     prot = ("PROT_READ", "PROT_WRITE")
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
             workspace.opened(path, "O_RDWR") as fd:
@@ -140,7 +173,7 @@ def extend_after_tail_write(workspace: Workspace, case: ExtendAfterTailWrite) ->
 
 def judge_old_tail_zero_after_extension(case: ExtendAfterTailWrite, seen: OldTailAfterExtension) -> Finding:
     """EOF-3: the bytes that were past the old EOF read as zero through read() and through the mapping."""
-    expected = min(case.new_size, eof_page_end(case.file_size)) - case.file_size
+    expected = case.old_tail_end - case.file_size
     if not seen.store.ok:
         return refuted(f"the store past EOF inside the last page did not complete: child {seen.store.describe()}")
     if seen.size != case.new_size:
@@ -165,12 +198,21 @@ def judge_old_tail_zero_after_extension(case: ExtendAfterTailWrite, seen: OldTai
 
 
 @dataclass(frozen=True)
-class MappedStores:
+class MappedStores(PagedCase):
     file_size: int  # > 0
     offset: int  # page multiple inside the file
     length: int  # covers more pages than the file holds
     stores: tuple[tuple[int, bytes], ...]  # (offset inside the mapping, bytes): in the file, past EOF, beyond EOF
     msync: bool  # msync(MS_SYNC) of the whole mapping after the stores
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size,
+                     "a page-multiple offset inside the file")
+        self.require(self.round_up(self.length) > self.round_up(self.file_size) - self.offset,
+                     "a mapping with pages wholly beyond EOF")
+        self.require(all(self.inside(at, len(data), self.round_up(self.length)) for at, data in self.stores),
+                     "every store inside the mapping")
 
 
 @dataclass(frozen=True)
@@ -220,11 +262,16 @@ def judge_size_unchanged_by_stores(case: MappedStores, seen: SizesAfterStores) -
 
 
 @dataclass(frozen=True)
-class Extension:
+class Extension(PagedCase):
     file_size: int  # >= 0
     fill_seed: int
     sizes: tuple[int, ...]  # strictly increasing ftruncate() targets, all > file_size
     mapped: str  # "before": MAP_SHARED over the final size before the extensions (EOF page read first); "after"
+
+    def check(self) -> None:  # every access is inside the file at its final size, whatever the page size
+        super().check()
+        self.require(bool(self.sizes) and all(a < b for a, b in zip((self.file_size, *self.sizes), self.sizes)),
+                     "strictly increasing sizes past the file's")
 
 
 @dataclass(frozen=True)
@@ -285,10 +332,16 @@ def judge_extension_reads_zero(case: Extension, seen: ExtendedSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class EmptyFileMap:
+class EmptyFileMap(PagedCase):
     length: int  # > 0
     accesses: tuple[tuple[int, str], ...]  # (offset inside the mapping, "read" or "write")
     extend_to: int  # > 0: ftruncate() target afterwards; the last access is repeated below it
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(self.inside(at, 1, self.round_up(self.length)) for at, _ in self.accesses),
+                     "every access inside the mapping")
+        self.require(0 < self.extend_to, "an extension")
 
 
 @dataclass(frozen=True)
@@ -343,11 +396,15 @@ def judge_empty_file_accesses_sigbus(case: EmptyFileMap, seen: EmptyFileSeen) ->
 
 
 @dataclass(frozen=True)
-class LseekWrite:
+class LseekWrite(PagedCase):
     file_size: int  # before: pattern bytes
     position: int  # > file_size: lseek() target
     byte: bytes  # the one byte written there
     prot: tuple[str, ...]
+
+    def check(self) -> None:  # the mapping covers the grown file, whatever the page size
+        super().check()
+        self.require(self.position > self.file_size and len(self.byte) == 1, "one byte written past EOF")
 
 
 @dataclass(frozen=True)

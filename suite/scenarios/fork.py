@@ -13,17 +13,23 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
+from suite.scenarios.case import PagedCase
 from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
 @dataclass(frozen=True)
-class InheritCase:
+class InheritCase(PagedCase):
     file_size: int  # > 0
     flags: str
     prot: tuple[str, ...]  # always readable
     offset: int
     length: int  # within the file: every mapped page is readable
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and self.offset >= 0 and self.inside(self.offset, self.length, self.file_size),
+                     "a mapping from a page offset, inside the file")
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,15 @@ class Store:
 
 
 @dataclass(frozen=True)
-class ForkStores:
+class ForkStores(PagedCase):
     file_size: int  # > 0; the mapping covers the whole file
     flags: str
     stores: tuple[Store, ...]
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(self.inside(store.at, len(store.data), self.file_size) for store in self.stores),
+                     "every store inside the file")
 
 
 @dataclass(frozen=True)
@@ -145,12 +156,19 @@ def judge_private_stores_stay_private(case: ForkStores, seen: ForkStoresSeen) ->
 
 
 @dataclass(frozen=True)
-class PreForkPrivateStores:
+class PreForkPrivateStores(PagedCase):
     file_size: int  # > 0
     open_mode: str
     offset: int  # page multiple inside the file
     length: int  # within the file
     stores: tuple[tuple[int, bytes], ...]  # (offset inside the mapping, bytes) stored by the parent before fork()
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and self.offset >= 0 and self.inside(self.offset, self.length, self.file_size),
+                     "a mapping from a page offset, inside the file")
+        self.require(all(self.inside(at, len(data), self.length) for at, data in self.stores),
+                     "every store inside the mapping")
 
 
 @dataclass(frozen=True)
@@ -196,9 +214,14 @@ def judge_child_sees_parent_pre_fork_stores(case: PreForkPrivateStores, seen: Pr
 
 
 @dataclass(frozen=True)
-class AnonymousStores:
+class AnonymousStores(PagedCase):
     length: int  # of the MAP_SHARED|MAP_ANONYMOUS mapping
     stores: tuple[Store, ...]  # after fork(), in order
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(self.inside(store.at, len(store.data), self.length) for store in self.stores),
+                     "every store inside the mapping")
 
 
 def fork_and_store_anonymous(workspace: Workspace, case: AnonymousStores) -> ForkStoresSeen:
@@ -217,13 +240,17 @@ LOCKS = ("fcntl", "flock")
 
 
 @dataclass(frozen=True)
-class LockedIncrements:
+class LockedIncrements(PagedCase):
     file_size: int  # >= 8
     counter_at: int  # file offset of the 8-byte little-endian counter
     initial: int
     processes: int
     increments: int  # per process, per lock type
     fcntl_range: str  # "whole": lockf() on the whole file; "counter": on the counter's 8 bytes only
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.inside(self.counter_at, 8, self.file_size), "the counter inside the file")
 
 
 @dataclass(frozen=True)

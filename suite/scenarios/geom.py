@@ -13,7 +13,8 @@ from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.address_space import fenced_hole, relative, release_fence, reserve
 from suite.scenarios.steps import PROT_BITS, bits
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 FLAG_BITS = {
@@ -24,16 +25,16 @@ FLAG_BITS = {
 }
 
 
-def maps_identity(fd: int) -> tuple[str, int]:
-    """The (device, inode) /proc/self/maps gives mappings of fd's file, read off a control mapping: not stat()'s,
-    which a stacked filesystem may not show there (overlayfs before Linux 6.8 shows the layer's file, e.g. the
-    upper-layer copy of a file opened O_RDWR, while stat() reports the lower inode)."""
-    addr = libc.checked("mmap(control)", libc.mmap(None, PAGE, libc.PROT_NONE, libc.MAP_PRIVATE, fd, 0))
+def maps_identity(fd: int, page_size: int) -> tuple[str, int]:
+    """The (device, inode) /proc/self/maps gives mappings of fd's file, read off a control mapping of its first page:
+    not stat()'s, which a stacked filesystem may not show there (overlayfs before Linux 6.8 shows the layer's file,
+    e.g. the upper-layer copy of a file opened O_RDWR, while stat() reports the lower inode)."""
+    addr = libc.checked("mmap(control)", libc.mmap(None, page_size, libc.PROT_NONE, libc.MAP_PRIVATE, fd, 0))
     try:
         entry = steps.maps_entry(addr)
         return entry["device"], entry["inode"]
     finally:
-        libc.checked("munmap(control)", libc.munmap(addr, PAGE))
+        libc.checked("munmap(control)", libc.munmap(addr, page_size))
 
 
 def file_mappings(identity: tuple[str, int]) -> list[str]:
@@ -49,13 +50,19 @@ def file_mappings(identity: tuple[str, int]) -> list[str]:
 # --- One mmap() call and what it left (GEOM-1, GEOM-7, GEOM-8) ----------------------------------------
 
 @dataclass(frozen=True)
-class MmapCall:
+class MmapCall(PagedCase):
     open_mode: str | None  # None: an anonymous mapping (fd -1, MAP_ANONYMOUS among the flags)
     prot: tuple[str, ...]
     flags: tuple[str, ...]  # names from FLAG_BITS, or'ed together
     file_size: int
     length: int
     offset: int
+
+    def check(self) -> None:
+        super().check()
+        self.require(not self.aligned(self.offset) or self.length == 0
+                     or {"MAP_SHARED", "MAP_PRIVATE"} <= set(self.flags),
+                     "a call mmap() refuses with EINVAL: an unaligned offset, no length, or both mapping types")
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ def call_mmap(workspace: Workspace, call: MmapCall) -> MmapCallSeen:
     with workspace.file(call.file_size, pattern(2, call.file_size)) as path:
         fd = os.open(path, OPEN_MODES[call.open_mode]) if call.open_mode else -1
         try:
-            identity = maps_identity(fd) if call.open_mode else None
+            identity = maps_identity(fd, call.page_size) if call.open_mode else None
             result = libc.mmap(None, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
             mappings = len(file_mappings(identity)) if identity else None
             perms = None
@@ -105,7 +112,7 @@ def judge_shared_private_rejected(call: MmapCall, seen: MmapCallSeen) -> Finding
 # --- GEOM-2: byte i of the mapping is byte offset+i of the file ---------------------------------------
 
 @dataclass(frozen=True)
-class OffsetMap:
+class OffsetMap(PagedCase):
     open_mode: str
     prot: tuple[str, ...]  # with PROT_READ
     flags: str
@@ -114,6 +121,11 @@ class OffsetMap:
     # changes every byte (it repeats every 255 bytes, coprime to any page size), and a read-only image holds it
     offset: int  # k * page, inside the file
     length: int
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size and self.length > 0,
+                     "a mapping from a page offset inside the file")
 
 
 @dataclass(frozen=True)
@@ -146,8 +158,11 @@ def judge_byte_i_is_file_byte_offset_plus_i(case: OffsetMap, seen: OffsetMapSeen
 
 # --- GEOM-3: the raw return value of a failing call ---------------------------------------------------
 
+RESERVED_PAGES = 2  # a MAP_FIXED call's address lies in a reservation this many pages long
+
+
 @dataclass(frozen=True)
-class FailingCall:
+class FailingCall(PagedCase):
     failure: str  # what makes the call fail (for the report): zero-length, unaligned-offset, bad-fd, ...
     open_mode: str | None  # None: fd -1
     prot: tuple[str, ...]
@@ -156,6 +171,13 @@ class FailingCall:
     length: int
     offset: int
     addr_delta: int | None  # addr = a reserved page + addr_delta (None: addr NULL)
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) != (self.failure == "unaligned-offset"),
+                     "an unaligned offset exactly where that is the failure")
+        self.require(self.addr_delta is None or (0 < self.addr_delta < self.page_size),
+                     "a MAP_FIXED address inside the reservation's first page, unaligned")
 
 
 @dataclass(frozen=True)
@@ -168,7 +190,7 @@ def call_mmap_raw(workspace: Workspace, call: FailingCall) -> RawSeen:
     """Make a call that must fail and keep mmap()'s raw return value. A call that mapped something is a set-up error."""
     with workspace.file(call.file_size, pattern(3, call.file_size)) as path:
         fd = os.open(path, OPEN_MODES[call.open_mode]) if call.open_mode else -1
-        base = reserve(2) if call.addr_delta is not None else None
+        base = reserve(RESERVED_PAGES, call.page_size) if call.addr_delta is not None else None
         try:
             addr = None if base is None else base + call.addr_delta
             result = libc.mmap(addr, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
@@ -177,7 +199,7 @@ def call_mmap_raw(workspace: Workspace, call: FailingCall) -> RawSeen:
                 raise RuntimeError(f"set-up: the {call.failure} call meant to fail mapped {result.raw:#x}")
         finally:
             if base is not None:
-                libc.checked("munmap(reserve)", libc.munmap(base, 2 * PAGE))
+                libc.checked("munmap(reserve)", libc.munmap(base, RESERVED_PAGES * call.page_size))
             if fd >= 0:
                 os.close(fd)
     return RawSeen(result.raw, result.errno_name)
@@ -197,7 +219,7 @@ def judge_returns_map_failed(call: FailingCall, seen: RawSeen) -> Finding:
 # --- GEOM-4: an unaligned length maps the whole last page ---------------------------------------------
 
 @dataclass(frozen=True)
-class UnalignedLength:
+class UnalignedLength(PagedCase):
     open_mode: str
     prot: tuple[str, ...]  # with PROT_READ
     flags: str
@@ -206,6 +228,12 @@ class UnalignedLength:
     offset: int
     length: int  # not a page multiple
     tail_seed: int  # pattern(tail_seed, ...) is stored over [length, round_up(length)) where the mapping is writable
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.length > 0 and not self.aligned(self.length), "a length inside a page")
+        self.require(self.aligned(self.offset) and self.offset + self.round_up(self.length) <= self.file_size,
+                     "the mapping's last page, past length too, inside the file")
 
 
 @dataclass(frozen=True)
@@ -217,7 +245,7 @@ class UnalignedLengthSeen:
 
 
 def map_unaligned_length(workspace: Workspace, case: UnalignedLength) -> UnalignedLengthSeen:
-    rounded = libc.round_up(case.length)
+    rounded = case.round_up(case.length)
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
         addr = steps.map_file(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset)
         try:
@@ -235,7 +263,7 @@ def map_unaligned_length(workspace: Workspace, case: UnalignedLength) -> Unalign
 def judge_whole_last_page_mapped(case: UnalignedLength, seen: UnalignedLengthSeen) -> Finding:
     """GEOM-4: the mapping spans round_up(length); the bytes past length load the file's bytes (and take stores); munmap of the
     rounded length succeeds."""
-    rounded = libc.round_up(case.length)
+    rounded = case.round_up(case.length)
     if seen.entry is None or (seen.entry["start"], seen.entry["end"]) != (0, rounded):
         extent = None if seen.entry is None else (seen.entry["start"], seen.entry["end"])
         return refuted(f"the mapping spans {extent} relative to its address, not (0, {rounded})")
@@ -257,7 +285,7 @@ REPLACED = ("PROT_NONE reservation", "anonymous data", "another file's mapping")
 
 
 @dataclass(frozen=True)
-class FixedMap:
+class FixedMap(PagedCase):
     replaced: str  # what the test mapped over the range first (one of REPLACED)
     reserve_pages: int  # that range's size: >= at_page + the new mapping's pages
     at_page: int  # addr = the range's start + at_page pages
@@ -268,6 +296,13 @@ class FixedMap:
     fill_seed: int
     offset: int
     length: int
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size and self.length > 0,
+                     "a mapping from a page offset inside the file")
+        self.require(0 <= self.at_page and self.at_page + self.page_count(self.length) <= self.reserve_pages,
+                     "the new mapping inside the range it replaces")
 
 
 @dataclass(frozen=True)
@@ -287,13 +322,13 @@ ANON_FILL = b"\xee"
 def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
     """Map something over a range the test owns, then mmap the file with MAP_FIXED inside it; look at what is where."""
     workspace.ensure_mappable(case.open_mode, case.flags)
-    size = case.reserve_pages * PAGE
+    size = case.reserve_pages * case.page_size
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
             workspace.file(size, pattern(31, size)) as other:
         if case.replaced == "PROT_NONE reservation":
-            base = reserve(case.reserve_pages)
+            base = reserve(case.reserve_pages, case.page_size)
         elif case.replaced == "anonymous data":
-            base = reserve(case.reserve_pages, libc.PROT_READ | libc.PROT_WRITE)
+            base = reserve(case.reserve_pages, case.page_size, libc.PROT_READ | libc.PROT_WRITE)
             libc.write_bytes(base, ANON_FILL * size)  # our own read-write anonymous pages
         else:
             base = steps.map_file(str(other), "O_RDONLY", size, ("PROT_READ",), "MAP_SHARED")
@@ -301,11 +336,11 @@ def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
         old_identity = (old["device"], old["inode"])
         result = None
         try:
-            addr = base + case.at_page * PAGE
-            end = addr + libc.round_up(case.length)
+            addr = base + case.at_page * case.page_size
+            end = addr + case.round_up(case.length)
             fd = os.open(path, OPEN_MODES[case.open_mode])
             try:
-                file_identity = maps_identity(fd)
+                file_identity = maps_identity(fd, case.page_size)
                 result = libc.mmap(addr, case.length, bits(case.prot, PROT_BITS), FLAG_BITS[case.flags] | libc.MAP_FIXED, fd, case.offset)
             finally:
                 os.close(fd)
@@ -329,7 +364,7 @@ def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> F
     if seen.returned != 0:
         return refuted(f"MAP_FIXED mmap failed with {seen.returned}" if isinstance(seen.returned, str)
                        else f"MAP_FIXED mmap returned addr{seen.returned:+#x}, not addr")
-    rounded = libc.round_up(case.length)
+    rounded = case.round_up(case.length)
     entry = seen.entry
     if entry is None or (entry["start"], entry["end"], (entry["device"], entry["inode"]), entry["offset"]) != \
             (0, rounded, tuple(seen.file_identity), case.offset):
@@ -338,7 +373,7 @@ def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> F
     if case.at_page > 0 and (seen.below is None or seen.below["end"] != 0
                              or (seen.below["device"], seen.below["inode"]) != tuple(seen.old_identity)):
         return refuted(f"below addr the {case.replaced} is not left as it was: {seen.below}")
-    if (case.at_page * PAGE + rounded < case.reserve_pages * PAGE
+    if (case.at_page * case.page_size + rounded < case.reserve_pages * case.page_size
             and (seen.above is None or seen.above["start"] != rounded
                  or (seen.above["device"], seen.above["inode"]) != tuple(seen.old_identity))):
         return refuted(f"past the new mapping the {case.replaced} is not left as it was: {seen.above}")
@@ -353,7 +388,7 @@ def judge_fixed_at_addr_replacing_range(case: FixedMap, seen: FixedMapSeen) -> F
 # --- GEOM-6: an address hint without MAP_FIXED --------------------------------------------------------
 
 @dataclass(frozen=True)
-class Hint:
+class Hint(PagedCase):
     open_mode: str
     prot: tuple[str, ...]
     flags: str
@@ -364,6 +399,13 @@ class Hint:
     at_page: int  # free hint = hole + at_page pages; at_page + the mapping's pages <= hole_pages
     occupied_pages: int  # an anonymous PROT_NONE reservation this large holds the occupied hint
     occupied_page: int
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and self.offset >= 0 and self.length > 0, "a mapping at a page offset")
+        self.require(0 <= self.at_page and self.at_page + self.page_count(self.length) <= self.hole_pages,
+                     "the mapping at the free hint inside the free range")
+        self.require(0 <= self.occupied_page < self.occupied_pages, "the occupied hint inside the reservation")
 
 
 @dataclass(frozen=True)
@@ -380,25 +422,25 @@ def map_with_hints(workspace: Workspace, case: Hint) -> HintSeen:
     """mmap (no MAP_FIXED) with a hint at a provably free range, then with a hint inside a reservation of the test's."""
     with workspace.file(case.file_size, pattern(4, case.file_size)) as path, workspace.opened(path, case.open_mode) as fd:
         prot, flags = bits(case.prot, PROT_BITS), FLAG_BITS[case.flags]
-        hole = fenced_hole(case.hole_pages)  # reserved, then released: free, between two reserved pages
+        hole = fenced_hole(case.hole_pages, case.page_size)  # reserved, then released: free, between two reserved pages
         try:
-            hint = hole + case.at_page * PAGE
+            hint = hole + case.at_page * case.page_size
             free = libc.mmap(hint, case.length, prot, flags, fd, case.offset)
             if free.ok:
                 libc.checked("munmap", libc.munmap(free.value, case.length))
         finally:
-            release_fence(hole, case.hole_pages)
-        occupied_base = reserve(case.occupied_pages)
+            release_fence(hole, case.hole_pages, case.page_size)
+        occupied_base = reserve(case.occupied_pages, case.page_size)
         try:
-            hint = occupied_base + case.occupied_page * PAGE
+            hint = occupied_base + case.occupied_page * case.page_size
             before = relative(steps.maps_entry(hint), occupied_base)
             occupied = libc.mmap(hint, case.length, prot, flags, fd, case.offset)
             after = relative(steps.maps_entry(hint), occupied_base)
             if occupied.ok:
                 libc.checked("munmap", libc.munmap(occupied.value, case.length))
         finally:
-            libc.checked("munmap", libc.munmap(occupied_base, case.occupied_pages * PAGE))
-    return HintSeen(free.errno_name, free.ok and free.value == hole + case.at_page * PAGE,
+            libc.checked("munmap", libc.munmap(occupied_base, case.occupied_pages * case.page_size))
+    return HintSeen(free.errno_name, free.ok and free.value == hole + case.at_page * case.page_size,
                     occupied.errno_name, occupied.ok and occupied.value == hint, before, after)
 
 

@@ -28,6 +28,7 @@ class SequenceRun:
     examples: int  # sequences Hypothesis generates (it may run more while shrinking)
     steps_per_example: int  # the longest sequence (Hypothesis' stateful_step_count)
     alternatives: dict  # what the model took from the expectations, claim -> alternative (or EOF-3 -> holds/refuted)
+    page_size: int  # the target's: the machine's offsets, lengths and page indices are in its pages
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def run_sequences(workspace: Workspace, case: SequenceRun, platform: Platform, d
     stats = RunStats()
 
     def factory() -> ModelMachine:  # a plain function: Hypothesis keys its example database on its source
-        return machine(workspace=workspace, platform=platform, stats=stats)
+        return machine(workspace=workspace, platform=platform, stats=stats, page_size=case.page_size)
 
     # No explain phase: it traces every line of the examples it reruns (3x slower here), and the shrunk
     # sequence already says what failed.
@@ -70,7 +71,7 @@ def run_sequences(workspace: Workspace, case: SequenceRun, platform: Platform, d
         run_state_machine_as_test(factory, settings=budget)
     except ModelDiscrepancy as found:
         return SequencesSeen(stats.examples, stats.steps, stats.forks, found.claim, found.detail,
-                             reproduction(getattr(found, "__notes__", []), machine, directory), True)
+                             reproduction(getattr(found, "__notes__", []), machine, directory, case.page_size), True)
     except Flaky as flaky:  # the kernel did not do the same again when Hypothesis replayed the sequence
         found = _discrepancy(flaky)
         if found is None and stats.last is None:
@@ -80,7 +81,7 @@ def run_sequences(workspace: Workspace, case: SequenceRun, platform: Platform, d
         if not any(line.startswith("state.") for note in notes for line in note.splitlines()):
             notes = steps  # not shrunk: the steps that led to it the first time
         return SequencesSeen(stats.examples, stats.steps, stats.forks, claim, detail,
-                             reproduction(notes, machine, directory), False)
+                             reproduction(notes, machine, directory, case.page_size), False)
     return SequencesSeen(stats.examples, stats.steps, stats.forks, None, "", "", True)
 
 

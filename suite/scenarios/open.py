@@ -12,12 +12,21 @@ from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
+class _Mapped(PagedCase):
+    """A case (with length and offset) that maps its file once."""
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and self.offset >= 0 and self.length > 0, "a mapping at a page offset")
+
+
 @dataclass(frozen=True)
-class MapAttempt:
+class MapAttempt(_Mapped):
     open_mode: str
     prot: tuple[str, ...]
     flags: str
@@ -65,7 +74,7 @@ def judge_succeeds(attempt: MapAttempt, outcome: MapOutcome) -> Finding:
 # --- Every prot x flags combination on one fd (OPEN-7) ---------------------------------------------
 
 @dataclass(frozen=True)
-class MapMatrix:
+class MapMatrix(_Mapped):
     open_mode: str
     file_size: int
     length: int
@@ -105,7 +114,7 @@ def judge_only_readonly_prots_succeed(matrix: MapMatrix, seen: MatrixSeen) -> Fi
 # --- Map, then load and store through the mapping (OPEN-2, OPEN-3, OPEN-4, OPEN-9) -------------------
 
 @dataclass(frozen=True)
-class UseCase:
+class UseCase(_Mapped):
     open_mode: str
     prot: tuple[str, ...]
     flags: str
@@ -116,6 +125,17 @@ class UseCase:
     stores: tuple[tuple[int, bytes], ...]  # (offset inside the mapping, bytes), all inside the file's part of it
     close_fd: bool  # close the fd right after mmap(), before any access
     reuse_fd: bool  # after the close, open another file (it takes the closed fd's number)
+
+    @property
+    def other_size(self) -> int:
+        """Bytes in the file that takes over a closed fd number (reuse_fd): an edge size, so read-only images hold it."""
+        return self.page_size - 1
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.offset < self.file_size, "a mapping from a page inside the file")
+        self.require(all(self.inside(at, len(data), in_file_span(self)) for at, data in self.stores),
+                     "every store inside the mapping and the file")
 
 
 @dataclass(frozen=True)
@@ -129,7 +149,6 @@ class UseSeen:
 
 
 OTHER_FILL = 99
-OTHER_SIZE = PAGE - 1  # bytes in the file that takes over a closed fd number (reuse_fd): an edge size, so read-only images hold it
 
 
 def in_file_span(case) -> int:
@@ -156,7 +175,7 @@ def map_and_use(workspace: Workspace, case: UseCase) -> UseSeen:
     workspace.ensure_mappable(case.open_mode, case.flags)
     span = in_file_span(case)
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path, \
-            workspace.file(OTHER_SIZE, pattern(OTHER_FILL, OTHER_SIZE)) as other:
+            workspace.file(case.other_size, pattern(OTHER_FILL, case.other_size)) as other:
         fd = os.open(path, OPEN_MODES[case.open_mode])
         other_fd = None
         try:
@@ -267,7 +286,7 @@ def judge_mapping_valid_after_close(case: UseCase, seen: UseSeen) -> Finding:
         if seen.file_after != original[:case.offset] + expected:
             return refuted("after close(fd), stores through the MAP_SHARED mapping are not what read() returns "
                            f"({_first_difference(seen.file_after, original[:case.offset] + expected)})")
-    if case.reuse_fd and seen.other_after != pattern(OTHER_FILL, OTHER_SIZE):
+    if case.reuse_fd and seen.other_after != pattern(OTHER_FILL, case.other_size):
         return refuted("the file that took over the closed fd number changed")
     return holds()
 
@@ -275,7 +294,7 @@ def judge_mapping_valid_after_close(case: UseCase, seen: UseSeen) -> Finding:
 # --- mprotect(PROT_WRITE) on a shared mapping of an O_RDONLY fd (OPEN-8) -----------------------------
 
 @dataclass(frozen=True)
-class AddWrite:
+class AddWrite(_Mapped):
     file_size: int  # > 0
     fill_seed: int
     prot: tuple[str, ...]  # the mapping's: PROT_READ, maybe PROT_EXEC
@@ -287,6 +306,15 @@ class AddWrite:
     store_at: int  # offset inside the mapping: inside the mprotect range and inside the file
     data: bytes
     close_fd: bool  # close the O_RDONLY fd before mprotect
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.first_page and self.pages > 0
+                     and self.first_page + self.pages <= self.page_count(self.length), "an mprotect() range inside the mapping")
+        low = self.first_page * self.page_size
+        high = min(low + self.pages * self.page_size, self.file_size - self.offset)
+        self.require(low <= self.store_at and self.inside(self.store_at, len(self.data), high),
+                     "the store inside the mprotect() range and the file")
 
 
 @dataclass(frozen=True)
@@ -307,9 +335,10 @@ def mprotect_add_write(workspace: Workspace, case: AddWrite) -> AddWriteSeen:
                 os.close(fd)
                 fd = None
             try:
-                start = addr + case.first_page * PAGE
-                result = libc.mprotect(start, case.pages * PAGE, bits(case.new_prot, PROT_BITS))
-                perms = tuple((steps.maps_entry(start + i * PAGE) or {}).get("perms", "unmapped") for i in range(case.pages))
+                start = addr + case.first_page * case.page_size
+                result = libc.mprotect(start, case.pages * case.page_size, bits(case.new_prot, PROT_BITS))
+                perms = tuple((steps.maps_entry(start + i * case.page_size) or {}).get("perms", "unmapped")
+                              for i in range(case.pages))
                 store = probe(steps.write, addr + case.store_at, case.data)
                 file_after = path.read_bytes()
             finally:

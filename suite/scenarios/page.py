@@ -35,11 +35,11 @@ from fixtures.outcome import Outcome
 from fixtures.pages import cached_pages, evict
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
+from suite.scenarios.case import PagedCase
 from harness.findings import Finding, holds, observed, refuted
 
-PAGE = libc.PAGE_SIZE
 FAULT_AROUND_DEFAULT = 64 * 1024  # mm/memory.c: fault_around_bytes default
-MARGIN_PAGES = 256  # 1 MiB of 4 KiB pages beyond both windows
+MARGIN = 1 << 20  # bytes beyond both windows
 WILLNEED_WAIT_S = 2.0  # the stated bound on MADV_WILLNEED's asynchronous read-ahead
 BLOCK = bytes(range(1, 256))  # file content: written data, never a hole
 
@@ -67,8 +67,8 @@ def _bdi_readahead_kb(directory: str) -> int | None:
         return kb
 
 
-def readahead_pages(directory: str) -> int:
-    """The readahead window of files in ``directory``, in pages (_bdi_readahead_kb());
+def readahead_pages(directory: str, page_size: int) -> int:
+    """The readahead window of files in ``directory``, in pages of ``page_size`` (_bdi_readahead_kb());
     where no device is known (tmpfs, btrfs' anonymous devices), the largest window of any device (and
     at least 128 KiB, the kernel's default VM_READAHEAD_PAGES)."""
     kb = _bdi_readahead_kb(directory)
@@ -80,21 +80,21 @@ def readahead_pages(directory: str) -> int:
             except (OSError, ValueError):
                 pass
         kb = max(windows + [128])
-    return max(1, kb * 1024 // PAGE)
+    return max(1, kb * 1024 // page_size)
 
 
-def fault_around_pages() -> int:
-    """fault_around_bytes (debugfs) in pages, or the kernel default (64 KiB) when unreadable."""
+def fault_around_pages(page_size: int) -> int:
+    """fault_around_bytes (debugfs) in pages of ``page_size``, or the kernel default (64 KiB) when unreadable."""
     try:
         value = int(Path("/sys/kernel/debug/fault_around_bytes").read_text())
     except (OSError, ValueError):
         value = FAULT_AROUND_DEFAULT
-    return max(1, value // PAGE)
+    return max(1, value // page_size)
 
 
-def far_pages(readahead: int, fault_around: int) -> int:
+def far_pages(readahead: int, fault_around: int, page_size: int) -> int:
     """A page is far from a touched page or an advised range when more than this many pages away."""
-    return readahead + fault_around + MARGIN_PAGES
+    return readahead + fault_around + max(1, MARGIN // page_size)
 
 
 # ---------------------------------------------------------------- residency helpers
@@ -123,11 +123,14 @@ def cached_pages_of_large_file(fd: int, size: int) -> int | None:
     return stat["nr_cache"] if isinstance(stat, dict) else None
 
 
-def residency(addr: int, length: int) -> tuple[tuple[int, int], ...]:
+def residency(addr: int, length: int, page_size: int) -> tuple[tuple[int, int], ...]:
+    """Resident pages of [addr, addr + length) as runs of page indices of ``page_size``: a page is resident when any
+    of the base pages mincore(2) reports on (PAGE_SIZE each) is."""
     vector = libc.mincore(addr, length)
     if not isinstance(vector, list):
         raise libc.SysError("mincore", vector.errno)
-    return runs(vector)
+    per_page = max(1, page_size // libc.PAGE_SIZE)
+    return runs([any(vector[i:i + per_page]) for i in range(0, len(vector), per_page)])
 
 
 def _map(fd: int, length: int, prot: tuple[str, ...], flags: str, offset: int = 0) -> libc.CallResult:
@@ -139,13 +142,17 @@ def _map(fd: int, length: int, prot: tuple[str, ...], flags: str, offset: int = 
 
 
 @dataclass(frozen=True)
-class MapCase:
+class MapCase(PagedCase):
     file_size: int
     open_mode: str
     prot: tuple[str, ...]
     flags: str
     offset: int  # page multiple
     length: int  # > 0; may reach past EOF
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and self.offset >= 0 and self.length > 0, "a mapping at a page offset")
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,7 @@ def map_fresh(workspace: Workspace, case: MapCase) -> FreshMapSeen:
         if not mapped.ok:
             return FreshMapSeen(cached_before, mapped.errno_name, (), cached_pages(wfd, case.file_size))
         try:
-            resident = residency(mapped.value, case.length)
+            resident = residency(mapped.value, case.length, case.page_size)
             cached_after = cached_pages(wfd, case.file_size)
         finally:
             steps.unmap(mapped.value, case.length)
@@ -187,7 +194,7 @@ def judge_mmap_loads_nothing(case: MapCase, seen: FreshMapSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class TouchCase:
+class TouchCase(PagedCase):
     file_size: int  # the mapping covers the whole file
     open_mode: str
     prot: tuple[str, ...]  # readable
@@ -196,6 +203,17 @@ class TouchCase:
     byte: int  # inside the touched page, inside the file
     readahead_pages: int  # the platform's windows (see the module docstring)
     fault_around_pages: int
+
+    @property
+    def far(self) -> int:
+        return far_pages(self.readahead_pages, self.fault_around_pages, self.page_size)
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.byte < self.page_size
+                     and self.inside(self.touched_page * self.page_size + self.byte, 1, self.file_size),
+                     "the load inside the touched page and the file")
+        self.require(self.page_count(self.file_size) >= self.far + 2, "pages farther than far_pages() from some page")
 
 
 @dataclass(frozen=True)
@@ -211,10 +229,10 @@ def touch_one_page(workspace: Workspace, case: TouchCase) -> TouchSeen:
     with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
-            before = residency(mapping.addr, case.file_size)
+            before = residency(mapping.addr, case.file_size, case.page_size)
             with Child() as child:  # alive (the page mapped there) until residency is read here
-                load = child.call(steps.read, mapping.addr + case.touched_page * PAGE + case.byte, 1)
-                after = residency(mapping.addr, case.file_size)
+                load = child.call(steps.read, mapping.addr + case.touched_page * case.page_size + case.byte, 1)
+                after = residency(mapping.addr, case.file_size, case.page_size)
     return TouchSeen(cached_before, before, load, after)
 
 
@@ -227,7 +245,7 @@ def judge_first_access_loads_page_only_nearby(case: TouchCase, seen: TouchSeen) 
     resident = expand(seen.resident_after)
     if case.touched_page not in resident:
         return refuted(f"page {case.touched_page} is not resident after a load from it")
-    far = far_pages(case.readahead_pages, case.fault_around_pages)
+    far = case.far
     distant = sorted(p for p in resident if abs(p - case.touched_page) > far)
     if distant:
         return refuted(f"pages {distant[0]}..{distant[-1]} ({len(distant)} pages), more than {far} pages from the "
@@ -239,7 +257,7 @@ def judge_first_access_loads_page_only_nearby(case: TouchCase, seen: TouchSeen) 
 
 
 @dataclass(frozen=True)
-class WillneedCase:
+class WillneedCase(PagedCase):
     file_size: int  # the mapping covers the whole file
     open_mode: str
     prot: tuple[str, ...]
@@ -248,6 +266,11 @@ class WillneedCase:
     advise_length: int  # bytes (> 0); the advised pages all lie inside the file
     readahead_pages: int
     fault_around_pages: int
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.advise_page >= 0 and self.advise_length > 0
+                     and advised_pages(self).stop <= self.page_count(self.file_size), "the advised pages inside the file")
 
 
 @dataclass(frozen=True)
@@ -261,7 +284,7 @@ class WillneedSeen:
 
 
 def advised_pages(case: WillneedCase) -> range:
-    return range(case.advise_page, case.advise_page + libc.round_up(case.advise_length) // PAGE)
+    return range(case.advise_page, case.advise_page + case.page_count(case.advise_length))
 
 
 def advise_willneed(workspace: Workspace, case: WillneedCase) -> WillneedSeen:
@@ -277,12 +300,12 @@ def advise_willneed(workspace: Workspace, case: WillneedCase) -> WillneedSeen:
     with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
-            before = residency(mapping.addr, case.file_size)
+            before = residency(mapping.addr, case.file_size, case.page_size)
             start = time.monotonic()
-            advised = libc.madvise(mapping.addr + case.advise_page * PAGE, case.advise_length, libc.MADV_WILLNEED)
+            advised = libc.madvise(mapping.addr + case.advise_page * case.page_size, case.advise_length, libc.MADV_WILLNEED)
             while True:
-                queued = libc.cachestat(wfd, wanted.start * PAGE, len(wanted) * PAGE)
-                after = residency(mapping.addr, case.file_size)
+                queued = libc.cachestat(wfd, wanted.start * case.page_size, len(wanted) * case.page_size)
+                after = residency(mapping.addr, case.file_size, case.page_size)
                 elapsed = time.monotonic() - start
                 present = len(set(wanted) & expand(after))
                 settled = isinstance(queued, dict) and queued["nr_cache"] == present
@@ -307,7 +330,7 @@ def judge_willneed_prefetches(case: WillneedCase, seen: WillneedSeen) -> Finding
         queued = "" if seen.queued is None else f"; {seen.queued} of the advised pages were in the page cache at the end"
         return refuted(f"{len(missing)} of the {len(wanted)} advised pages (first {missing[0]}, last {missing[-1]}) are not "
                        f"resident after madvise(MADV_WILLNEED) (polled {seen.waited_s} s, bound {WILLNEED_WAIT_S} s{queued})")
-    far = far_pages(case.readahead_pages, case.fault_around_pages)
+    far = far_pages(case.readahead_pages, case.fault_around_pages, case.page_size)
     distant = sorted(p for p in resident if p < wanted.start - far or p >= wanted.stop + far)
     if distant:
         return refuted(f"pages {distant[0]}..{distant[-1]}, more than {far} pages from the advised range, became resident")
@@ -318,7 +341,7 @@ def judge_willneed_prefetches(case: WillneedCase, seen: WillneedSeen) -> Finding
 
 
 @dataclass(frozen=True)
-class AdviceCase:
+class AdviceCase(PagedCase):
     file_size: int  # > 0
     open_mode: str
     offset: int  # of the PROT_READ, MAP_PRIVATE mapping (page multiple, inside the file)
@@ -327,6 +350,15 @@ class AdviceCase:
     advise_length: int  # bytes (> 0), inside the mapping
     touched: bool  # the advised pages were read before the advice
     advice: tuple[str, ...]  # applied in this order to the same range
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size and self.length > 0
+                     and self.offset + self.length <= self.round_up(self.file_size),
+                     "a mapping from a page offset inside the file, every page of it in the file")
+        self.require(self.advise_page >= 0 and self.inside(self.advise_page * self.page_size, self.advise_length,
+                                                           self.round_up(self.length)),
+                     "the advised range inside the mapping")
 
 
 ADVICE = {"MADV_SEQUENTIAL": libc.MADV_SEQUENTIAL, "MADV_RANDOM": libc.MADV_RANDOM,
@@ -338,17 +370,17 @@ class AdviceSeen:
     results: tuple[tuple[str, str | None], ...]  # (advice, errno name or None) in order
 
 
-def _read_pages(addr: int, pages: int) -> None:
+def _read_pages(addr: int, pages: int, page_size: int) -> None:
     for page in range(pages):
-        libc.read_bytes(addr + page * PAGE, 1)
+        libc.read_bytes(addr + page * page_size, 1)
 
 
 def _advise_each(path: str, case: AdviceCase) -> tuple:
     addr = steps.map_file(path, case.open_mode, case.length, ("PROT_READ",), "MAP_PRIVATE", case.offset)
     try:
-        where = addr + case.advise_page * PAGE
+        where = addr + case.advise_page * case.page_size
         if case.touched:
-            _read_pages(where, libc.round_up(case.advise_length) // PAGE)
+            _read_pages(where, case.page_count(case.advise_length), case.page_size)
         return tuple((name, libc.madvise(where, case.advise_length, ADVICE[name]).errno_name) for name in case.advice)
     finally:
         steps.unmap(addr, case.length)
@@ -392,14 +424,22 @@ def judge_hugepage_advice(case: AdviceCase, seen: AdviceSeen) -> Finding:
 # ---------------------------------------------------------------- PAGE-5
 
 
+SMALLEST_LARGE_FILE = 1 << 30  # _sparse_size() halves a refused size down to this, no further
+
+
 @dataclass(frozen=True)
-class LargeMapCase:
+class LargeMapCase(PagedCase):
     requested_size: int  # the sparse file's size (halved while the filesystem refuses it)
     open_mode: str
     prot: tuple[str, ...]
     flags: str  # never PROT_WRITE with MAP_PRIVATE: that charges the whole range to the commit limit
     offset: int  # page multiple, well inside the file
     probes: tuple[int, ...]  # page indices of the mapping whose residency mincore() samples (reduced mod its pages)
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < SMALLEST_LARGE_FILE // 2,
+                     "a page offset well inside the smallest file the scenario settles for")
 
 
 @dataclass(frozen=True)
@@ -426,16 +466,16 @@ def smaps_rss_kb(addr: int) -> int | None:
     return None
 
 
-def _sparse_size(fd: int, requested: int) -> int:
+def _sparse_size(fd: int, requested: int, page_size: int) -> int:
     size = requested
     while True:
         try:
             os.ftruncate(fd, size)
             return size
         except OSError as error:
-            if error.errno not in (errno.EFBIG, errno.EINVAL) or size <= (1 << 30):  # too large for this filesystem
+            if error.errno not in (errno.EFBIG, errno.EINVAL) or size <= SMALLEST_LARGE_FILE:  # too large here
                 raise
-            size = libc.round_up(size // 2)
+            size = libc.round_up(size // 2, page_size)
 
 
 def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
@@ -443,7 +483,7 @@ def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
     from ``offset``; at once: the mapping's Rss, the file's cached pages, mincore() of sampled pages. Nothing touches it."""
     workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(0) as path, workspace.opened(path, "O_RDWR") as wfd:
-        size = _sparse_size(wfd, case.requested_size)
+        size = _sparse_size(wfd, case.requested_size, case.page_size)
         cached_before = evict(wfd, size, cached_pages_of_large_file)
         length = size - case.offset
         with workspace.opened(path, case.open_mode) as fd:
@@ -454,15 +494,10 @@ def map_large(workspace: Workspace, case: LargeMapCase) -> LargeMapSeen:
         try:
             rss = smaps_rss_kb(mapped.value)
             cached_after = cached_pages_of_large_file(wfd, size)
-            pages = libc.round_up(length) // PAGE
+            pages = case.page_count(length)
             sampled = tuple(sorted({p % pages for p in case.probes} | {0, pages - 1}))
-            resident = []
-            for page in sampled:
-                vector = libc.mincore(mapped.value + page * PAGE, PAGE)
-                if not isinstance(vector, list):
-                    raise libc.SysError("mincore", vector.errno)
-                if vector[0]:
-                    resident.append(page)
+            resident = [page for page in sampled
+                        if residency(mapped.value + page * case.page_size, case.page_size, case.page_size)]
         finally:
             steps.unmap(mapped.value, length)
     return LargeMapSeen(size, cached_before, None, length, rss, cached_after, sampled, tuple(resident))

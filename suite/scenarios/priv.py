@@ -11,17 +11,42 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 FILL = 17
 
 
+class _WholeFileMapped(PagedCase):
+    """A case (with file_size) mapping its whole file, and helpers on its pages."""
+
+    def require_inside_file(self, writes, what: str) -> None:
+        self.require(all(self.inside(at, len(data), self.file_size) for at, data, *_ in writes), f"{what} inside the file")
+
+    def require_inside_page(self, page: int, at: int, data: bytes) -> None:
+        """(``at``, ``data``): bytes inside page ``page``'s part of the file."""
+        self.require(0 <= page < self.page_count(self.file_size), f"page {page} inside the file")
+        self.require(self.inside(at, len(data), min(self.page_size, self.file_size - page * self.page_size)),
+                     "the bytes inside the page and the file")
+
+    def page_bytes(self, data: bytes, page: int) -> bytes:
+        return data[page * self.page_size:(page + 1) * self.page_size]
+
+    def pages_touched(self, writes) -> set[int]:
+        size = self.page_size
+        return {p for at, chunk, *_ in writes for p in range(at // size, (at + len(chunk) - 1) // size + 1)}
+
+
 @dataclass(frozen=True)
-class PrivateStores:
+class PrivateStores(_WholeFileMapped):
     file_size: int  # > 0; the mapping covers the whole file
     open_mode: str  # of the writer's fd: O_RDONLY suffices for MAP_PRIVATE, O_RDWR too
     stores: tuple[tuple[int, bytes], ...]  # (offset inside the file, bytes), all inside the file
+
+    def check(self) -> None:
+        super().check()
+        self.require_inside_file(self.stores, "every store")
 
 
 @dataclass(frozen=True)
@@ -57,12 +82,16 @@ def judge_file_unchanged(case: PrivateStores, after: FileAfterPrivateStores) -> 
 
 
 @dataclass(frozen=True)
-class PrivateStoresElsewhere:
+class PrivateStoresElsewhere(_WholeFileMapped):
     file_size: int
     open_mode: str  # the writer's fd
     stores: tuple[tuple[int, bytes], ...]
     reader_flags: str  # the other process's mapping: MAP_SHARED or MAP_PRIVATE
     reader_maps: str  # "before" or "after" the writer's stores
+
+    def check(self) -> None:
+        super().check()
+        self.require_inside_file(self.stores, "every store")
 
 
 @dataclass(frozen=True)
@@ -102,19 +131,11 @@ def judge_other_process_sees_file(case: PrivateStoresElsewhere, seen: ReaderSeen
     return holds()
 
 
-def _page_bytes(data: bytes, page: int) -> bytes:
-    return data[page * PAGE:(page + 1) * PAGE]
-
-
 def _apply(data: bytes, writes) -> bytes:
     out = bytearray(data)
     for at, chunk, *_ in writes:
         out[at:at + len(chunk)] = chunk
     return bytes(out)
-
-
-def _pages_touched(writes) -> set[int]:
-    return {p for at, chunk, *_ in writes for p in range(at // PAGE, (at + len(chunk) - 1) // PAGE + 1)}
 
 
 def store_shared_then_unmap(path: str, at: int, data: bytes) -> None:
@@ -141,13 +162,17 @@ def _change_file(path: Path, other: Child, at: int, data: bytes, method: str) ->
 
 
 @dataclass(frozen=True)
-class PrivateFrames:
+class PrivateFrames(_WholeFileMapped):
     file_size: int
     page: int  # the page compared
     open_mode: str  # of the MAP_PRIVATE mapping's fd
     shared_in: str  # "self": the MAP_SHARED mapping is in this process; "other": another process maps it itself
     first: str  # which mapping reads the page first: "private" or "shared"
     store: tuple[int, bytes]  # (byte inside the page, bytes): the first store through MAP_PRIVATE
+
+    def check(self) -> None:
+        super().check()
+        self.require_inside_page(self.page, *self.store)
 
 
 @dataclass(frozen=True)
@@ -172,11 +197,11 @@ class _SharedPage:
         self.other = other if case.shared_in == "other" else None
         if self.other is None:
             self.mapping = steps.mapped(path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
-            self.addr = self.mapping.addr + case.page * PAGE
+            self.addr = self.mapping.addr + case.page * case.page_size
         else:
             self.mapping = None
             mapped = other.call(steps.map_file, path, "O_RDONLY", case.file_size, ("PROT_READ",), "MAP_SHARED")
-            self.addr = mapped.value_or_raise("set-up mmap in the other process") + case.page * PAGE
+            self.addr = mapped.value_or_raise("set-up mmap in the other process") + case.page * case.page_size
 
     def frame(self) -> int | None:
         if self.other is None:
@@ -192,7 +217,7 @@ def private_frames(workspace: Workspace, case: PrivateFrames) -> FramesSeen:
     """Compare the MAP_PRIVATE page's frame with the MAP_SHARED one before and after the first private store."""
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as other:
         with steps.mapped(str(path), case.open_mode, case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE") as private:
-            private_page = private.addr + case.page * PAGE
+            private_page = private.addr + case.page * case.page_size
             shared = _SharedPage(str(path), case, other)
             try:
                 if case.first == "private":
@@ -227,22 +252,45 @@ def judge_private_page_is_cache_page_until_written(case: PrivateFrames, seen: Fr
 
 # PRIV-4 -------------------------------------------------------------------------------------------
 
-# How far a read fault can populate page-table entries around the faulting page: Linux maps a fault-around
-# window (fault_around_bytes, 64 KiB by default) and, for large page-cache folios (ext4 on recent kernels), the
-# whole folio, up to a PMD (512 pages of 4 KiB); neither crosses a PMD. A page this many pages away is never mapped
-# by a fault on another page. The scenario also checks /proc/self/pagemap that the page is absent before the change.
-FAR_PAGES = 512
+PMD_SIZE = Path("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+
+
+def far_pages(page_size: int) -> int:
+    """How far a read fault can populate page-table entries around the faulting page: Linux maps a fault-around
+    window (fault_around_bytes, 64 KiB by default) and, for large page-cache folios (ext4 on recent kernels), the
+    whole folio, up to a PMD; neither crosses a PMD. A page the pages of one PMD away is never mapped by a fault on
+    another page: this host's PMD (THP's hpage_pmd_size: 2 MiB on x86-64, 32 MiB on arm64 with 16 KiB pages) at its
+    own page size, else a page table's worth of 8-byte entries (page_size / 8: 512 pages of 4 KiB). The scenario
+    also checks /proc/self/pagemap that the page is absent before the change."""
+    if page_size == libc.PAGE_SIZE:
+        try:
+            return max(1, int(PMD_SIZE.read_text()) // page_size)
+        except (OSError, ValueError):
+            pass
+    return page_size // 8
 
 
 @dataclass(frozen=True)
-class LaterChange:
+class LaterChange(_WholeFileMapped):
     file_size: int
     page: int  # the MAP_PRIVATE page looked at
     accessed: str  # before the change: "none" (nothing of the mapping), "distant" (only distant_page), "read" (page)
-    distant_page: int  # for "distant": FAR_PAGES or more away from page
+    distant_page: int  # for "distant": far_pages or more away from page
+    far_pages: int  # far_pages(page_size) on the platform
     prot: tuple[str, ...]
     change: tuple[int, bytes]  # (byte inside the page, bytes differing from the file's)
     method: str  # "write": pwrite() on a separate O_RDWR fd; "shared-store": another process's MAP_SHARED store
+
+    def check(self) -> None:
+        super().check()
+        at, data = self.change
+        self.require_inside_page(self.page, at, data)
+        start = self.page * self.page_size + at
+        self.require(data != pattern(FILL, self.file_size)[start:start + len(data)], "a change of the file's bytes")
+        if self.accessed == "distant":
+            self.require(0 <= self.distant_page < self.page_count(self.file_size)
+                         and abs(self.distant_page - self.page) >= self.far_pages,
+                         f"the distant page inside the file, {self.far_pages} pages or more from the page")
 
 
 @dataclass(frozen=True)
@@ -255,23 +303,24 @@ def private_page_after_change(workspace: Workspace, case: LaterChange) -> LaterC
     """Map MAP_PRIVATE, read the page (or nothing, or a distant page), change the file, read the page."""
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as other:
         with steps.mapped(str(path), "O_RDONLY", case.file_size, case.prot, "MAP_PRIVATE") as private:
-            page_addr = private.addr + case.page * PAGE
+            size = case.page_size
+            page_addr = private.addr + case.page * size
             if case.accessed == "read":
-                steps.read(page_addr, PAGE)
+                steps.read(page_addr, size)
             elif case.accessed == "distant":
-                steps.read(private.addr + case.distant_page * PAGE, 1)
+                steps.read(private.addr + case.distant_page * size, 1)
             present = pages.page_frames(page_addr, 1)[0] is not None
             if present != (case.accessed == "read"):
                 raise RuntimeError(f"set-up: the page is {'' if present else 'not '}present before the change "
-                                   f"with accessed={case.accessed} (a fault mapped pages {FAR_PAGES} or more away?)")
-            _change_file(path, other, case.page * PAGE + case.change[0], case.change[1], case.method)
-            page = steps.read(page_addr, min(PAGE, case.file_size - case.page * PAGE))
+                                   f"with accessed={case.accessed} (a fault mapped pages {case.far_pages} or more away?)")
+            _change_file(path, other, case.page * size + case.change[0], case.change[1], case.method)
+            page = steps.read(page_addr, min(size, case.file_size - case.page * size))
     return LaterChangeSeen(present, page)
 
 
 def judge_later_change_seen(case: LaterChange, seen: LaterChangeSeen) -> Finding:
     """PRIV-4/untouched, PRIV-4/read: the page shows the changed file ("seen") or the old one ("not-seen"), whole."""
-    old = _page_bytes(pattern(FILL, case.file_size), case.page)
+    old = case.page_bytes(pattern(FILL, case.file_size), case.page)
     new = _apply(old, [case.change])
     if seen.page == new:
         return observed("seen")
@@ -285,12 +334,18 @@ def judge_later_change_seen(case: LaterChange, seen: LaterChangeSeen) -> Finding
 
 
 @dataclass(frozen=True)
-class CopiedThenChanged:
+class CopiedThenChanged(_WholeFileMapped):
     file_size: int  # two pages or more
     open_mode: str
     read_first: bool  # every page read before the stores
     stores: tuple[tuple[int, bytes], ...]  # private stores (file offsets)
     changes: tuple[tuple[int, bytes, str], ...]  # later file changes: (file offset, bytes, "write" or "shared-store")
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.file_size > self.page_size, "a file of two pages or more")
+        self.require_inside_file(self.stores, "every store")
+        self.require_inside_file(self.changes, "every change")
 
 
 @dataclass(frozen=True)
@@ -327,22 +382,22 @@ def judge_copied_page_ignores_changes(case: CopiedThenChanged, seen: PrivateView
     original = pattern(FILL, case.file_size)
     private = _apply(original, case.stores)
     changed = _apply(original, case.changes)
-    written = _pages_touched(case.stores)
+    written = case.pages_touched(case.stores)
     if len(seen.view) != case.file_size or len(seen.control) != case.file_size:
         return refuted(f"read {len(seen.view)} and {len(seen.control)} bytes of the {case.file_size}-byte mappings")
-    for page in range(-(-case.file_size // PAGE)):
-        got, control = _page_bytes(seen.view, page), _page_bytes(seen.control, page)
+    for page in range(case.page_count(case.file_size)):
+        got, control = case.page_bytes(seen.view, page), case.page_bytes(seen.control, page)
         if page in written:
-            if got != _page_bytes(private, page):
-                if got == _page_bytes(_apply(private, case.changes), page):
+            if got != case.page_bytes(private, page):
+                if got == case.page_bytes(_apply(private, case.changes), page):
                     return refuted(f"page {page}, written through MAP_PRIVATE before the file changed, shows the change")
                 return refuted(f"page {page}, written through MAP_PRIVATE, does not hold the private copy "
-                               f"({sum(1 for a, b in zip(got, _page_bytes(private, page)) if a != b)} byte(s) differ)")
+                               f"({sum(1 for a, b in zip(got, case.page_bytes(private, page)) if a != b)} byte(s) differ)")
             continue
-        if control not in (_page_bytes(original, page), _page_bytes(changed, page)):
+        if control not in (case.page_bytes(original, page), case.page_bytes(changed, page)):
             return refuted(f"page {page} of the never-written control mapping holds neither the file's old nor new contents")
         if got != control:
-            if got in (_page_bytes(private, page), _page_bytes(_apply(changed, case.stores), page)):
+            if got in (case.page_bytes(private, page), case.page_bytes(_apply(changed, case.stores), page)):
                 return refuted(f"page {page}, never written through MAP_PRIVATE, shows a private store "
                                "(the copy-on-write copied more than the written page)")
             return refuted(f"page {page}, never written through MAP_PRIVATE, differs from the same page of a "
@@ -354,12 +409,29 @@ def judge_copied_page_ignores_changes(case: CopiedThenChanged, seen: PrivateView
 
 
 @dataclass(frozen=True)
-class DontneedPrivate:
+class DontneedPrivate(_WholeFileMapped):
     file_size: int
     open_mode: str
     stores: tuple[tuple[int, bytes], ...]  # private stores (file offsets); together they change the file's bytes
     advise_page: int  # first page of the madvise(MADV_DONTNEED) range
     advise_pages: int  # its length in pages; the range holds at least one page the stores changed
+
+    @property
+    def advised(self) -> range:
+        return range(self.advise_page, self.advise_page + self.advise_pages)
+
+    def changed_pages(self) -> set[int]:
+        """The pages whose bytes the stores, together, change."""
+        original = pattern(FILL, self.file_size)
+        private = _apply(original, self.stores)
+        return {p for p in self.pages_touched(self.stores) if self.page_bytes(private, p) != self.page_bytes(original, p)}
+
+    def check(self) -> None:
+        super().check()
+        self.require_inside_file(self.stores, "every store")
+        self.require(self.advise_page >= 0 and self.advise_pages > 0
+                     and self.advised.stop <= self.page_count(self.file_size), "the advised range inside the file")
+        self.require(bool(self.changed_pages() & set(self.advised)), "a page the stores changed in the advised range")
 
 
 @dataclass(frozen=True)
@@ -374,7 +446,8 @@ def dontneed_private(workspace: Workspace, case: DontneedPrivate) -> DontneedSee
         with steps.mapped(str(path), case.open_mode, case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE") as private:
             for at, data in case.stores:
                 private.view[at:at + len(data)] = data
-            result = libc.madvise(private.addr + case.advise_page * PAGE, case.advise_pages * PAGE, libc.MADV_DONTNEED)
+            result = libc.madvise(private.addr + case.advise_page * case.page_size, case.advise_pages * case.page_size,
+                                  libc.MADV_DONTNEED)
             view = bytes(private.view)
     return DontneedSeen(result.errno_name, view)
 
@@ -387,20 +460,20 @@ def judge_dontneed_private_page(case: DontneedPrivate, seen: DontneedSeen) -> Fi
         return refuted(f"madvise(MADV_DONTNEED) failed with {seen.madvise_errno}")
     original = pattern(FILL, case.file_size)
     private = _apply(original, case.stores)
-    changed = {p for p in _pages_touched(case.stores) if _page_bytes(private, p) != _page_bytes(original, p)}
-    advised = set(range(case.advise_page, case.advise_page + case.advise_pages))
+    changed = case.changed_pages()
+    advised = set(case.advised)
     found = {}
-    for page in range(-(-case.file_size // PAGE)):
-        got = _page_bytes(seen.view, page)
+    for page in range(case.page_count(case.file_size)):
+        got = case.page_bytes(seen.view, page)
         if page in changed and page in advised:
-            if got == _page_bytes(original, page):
+            if got == case.page_bytes(original, page):
                 found[page] = "file-contents"
-            elif got == _page_bytes(private, page):
+            elif got == case.page_bytes(private, page):
                 found[page] = "private-change"
             else:
                 return refuted(f"changed page {page} after MADV_DONTNEED holds neither the file's contents "
                                "nor the private change")
-        elif got != _page_bytes(private, page):
+        elif got != case.page_bytes(private, page):
             where = "inside" if page in advised else "outside"
             kind = "changed" if page in changed else "unchanged"
             return refuted(f"{kind} page {page} {where} the advised range no longer reads as before the call")

@@ -10,7 +10,8 @@ from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.address_space import act, fenced_hole, probe_unmapped, release_fence
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
@@ -18,10 +19,22 @@ def _access(addr: int, kind: str, data: bytes) -> tuple:
     return ("read", addr, 1) if kind == "read" else ("write", addr, data)
 
 
+class _InFileAccess(PagedCase):
+    """A case (with file_size, offset, length) mapping its file from a page inside it, and accessing it there."""
+
+    def require_in_file_access(self, at: int, data: bytes) -> None:
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size and self.length > 0,
+                     "a mapping from a page offset inside the file")
+        span = min(self.round_up(self.length), self.file_size - self.offset)
+        self.require(self.inside(at, 1, span), "the access inside the mapping and the file")
+        self.require(self.inside(at % self.page_size, len(data), self.page_size),
+                     "the store inside one page (spilling into the next could fault there instead)")
+
+
 # --- PROT-1: store to a PROT_READ mapping ------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ReadOnlyStore:
+class ReadOnlyStore(_InFileAccess):
     open_mode: str
     prot: tuple[str, ...]  # PROT_READ, maybe PROT_EXEC: never PROT_WRITE
     flags: str
@@ -32,6 +45,10 @@ class ReadOnlyStore:
     store_at: int  # offset inside the mapping, inside the file
     data: bytes
     touched_before: bool  # the page was loaded from (faulted in) before the store
+
+    def check(self) -> None:
+        super().check()
+        self.require_in_file_access(self.store_at, self.data)
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,7 @@ def judge_store_to_readonly_sigsegv(case: ReadOnlyStore, seen: ReadOnlyStoreSeen
 # --- PROT-2: load and store on a PROT_NONE mapping ---------------------------------------------------
 
 @dataclass(frozen=True)
-class NoneAccess:
+class NoneAccess(_InFileAccess):
     open_mode: str
     flags: str
     file_size: int  # > 0
@@ -76,6 +93,10 @@ class NoneAccess:
     length: int
     at: int  # offset inside the mapping, inside the file
     data: bytes
+
+    def check(self) -> None:
+        super().check()
+        self.require_in_file_access(self.at, self.data)
 
 
 @dataclass(frozen=True)
@@ -104,7 +125,7 @@ def judge_prot_none_access_sigsegv(case: NoneAccess, seen: NoneAccessSeen) -> Fi
 # --- PROT-3: SIGSEGV for protection and unmapped addresses, SIGBUS beyond EOF ------------------------
 
 @dataclass(frozen=True)
-class SignalKinds:
+class SignalKinds(PagedCase):
     flags: str
     file_size: int  # > 0
     fill_seed: int
@@ -117,6 +138,23 @@ class SignalKinds:
     beyond_byte: int
     beyond_access: str
     data: bytes
+
+    @property
+    def beyond_at(self) -> int:
+        """The byte accessed beyond EOF, as an offset into its mapping."""
+        return self.beyond_page * self.page_size + self.beyond_byte
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.protected_at < self.file_size, "the protected store inside the file")
+        self.require(0 <= self.hole_byte < self.page_size, "the access inside the one unmapped page")
+        self.require(self.aligned(self.beyond_offset) and self.beyond_offset >= 0, "a page-multiple offset")
+        self.require(0 <= self.beyond_byte < self.page_size
+                     and self.inside(self.beyond_at, 1, self.round_up(self.beyond_length)),
+                     "the access beyond EOF inside its mapping")
+        self.require(self.beyond_offset + self.beyond_page * self.page_size >= self.round_up(self.file_size),
+                     "the page accessed beyond EOF wholly beyond it")
+        self.require(len(self.data) == 1, "one byte stored (no access spills into a neighbouring page)")
 
 
 @dataclass(frozen=True)
@@ -133,12 +171,12 @@ def three_faults(workspace: Workspace, case: SignalKinds) -> SignalKindsSeen:
                 steps.mapped(str(path), "O_RDWR", case.beyond_length, ("PROT_READ", "PROT_WRITE"), case.flags,
                              case.beyond_offset) as beyond:
             protection = probe(act, ("write", readonly.addr + case.protected_at, case.data))
-            beyond_eof = probe(act, _access(beyond.addr + case.beyond_page * PAGE + case.beyond_byte, case.beyond_access, case.data))
-            hole = fenced_hole(1)  # reserved, then released: provably unmapped, fenced by reserved pages
+            beyond_eof = probe(act, _access(beyond.addr + case.beyond_at, case.beyond_access, case.data))
+            hole = fenced_hole(1, case.page_size)  # reserved, then released: provably unmapped, fenced by reserved pages
             try:
                 unmapped = probe_unmapped(_access(hole + case.hole_byte, case.hole_access, case.data))
             finally:
-                release_fence(hole, 1)
+                release_fence(hole, 1, case.page_size)
     return SignalKindsSeen(protection, unmapped, beyond_eof)
 
 

@@ -438,7 +438,7 @@ def private_demo(path: str, text: bytes, modification: bytes) -> str:
     size = os.fstat(fd).st_size
     addr = libc.checked("mmap", libc.mmap(None, size, RW, libc.MAP_PRIVATE, fd, 0))
     os.close(fd)
-    page_end = libc.round_up(size)  # %s reads up to the NUL: the zero fill after EOF in the last page
+    page_end = libc.round_up(size, libc.PAGE_SIZE)  # %s reads up to the NUL: the zero fill after EOF in its page
     out.append(f"Before modification: [{cstr(libc.read_bytes(addr, page_end))}]\n")
     libc.write_bytes(addr, modification)
     out.append(f"After modification:  [{cstr(libc.read_bytes(addr, page_end))}]\n")

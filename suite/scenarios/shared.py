@@ -11,7 +11,8 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome, exited, returned, signalled
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 FILL = 23
@@ -30,35 +31,36 @@ def pwrite_file(path: str, at: int, data: bytes) -> int:
         os.close(fd)
 
 
-def touch_pages(addr: int, length: int, how: str) -> None:
+def touch_pages(addr: int, length: int, how: str, page_size: int) -> None:
     """Fault in every page of [addr, addr+length): load one byte, or store back the byte that is there."""
-    for page_start in range(addr, addr + length, PAGE):
+    for page_start in range(addr, addr + length, page_size):
         byte = libc.read_bytes(page_start, 1)
         if how == "write":
             libc.write_bytes(page_start, byte)
 
 
-def touch_and_frames(addr: int, length: int, how: str) -> list[int | None]:
-    """Fault the pages in, then this process's page frame numbers for them (from /proc/self/pagemap)."""
-    touch_pages(addr, length, how)
-    return pages.page_frames(addr, libc.round_up(length) // PAGE)
+def frames_of(addr: int, length: int, page_size: int) -> list[int | None]:
+    """This process's page frame numbers for the pages of [addr, addr+length) (from /proc/self/pagemap)."""
+    return pages.page_frames(addr, libc.round_up(length, page_size) // page_size, page_size=page_size)
 
 
-def frames_of(addr: int, length: int) -> list[int | None]:
-    return pages.page_frames(addr, libc.round_up(length) // PAGE)
+def touch_and_frames(addr: int, length: int, how: str, page_size: int) -> list[int | None]:
+    """Fault the pages in, then their page frame numbers."""
+    touch_pages(addr, length, how, page_size)
+    return frames_of(addr, length, page_size)
 
 
-def store_and_frames(addr: int, length: int, stores: tuple) -> list[int | None]:
+def store_and_frames(addr: int, length: int, stores: tuple, page_size: int) -> list[int | None]:
     """Store each (offset, bytes) into the mapping, then the page frame numbers of the mapping."""
     for at, data in stores:
         libc.write_bytes(addr + at, data)
-    return pages.page_frames(addr, libc.round_up(length) // PAGE)
+    return frames_of(addr, length, page_size)
 
 
-def touch_page_list(addr: int, page_numbers: tuple[int, ...]) -> None:
+def touch_page_list(addr: int, page_numbers: tuple[int, ...], page_size: int) -> None:
     """Load one byte of each listed page of the mapping at addr."""
     for page in page_numbers:
-        libc.read_bytes(addr + page * PAGE, 1)
+        libc.read_bytes(addr + page * page_size, 1)
 
 
 def exit_now(code: int) -> None:
@@ -96,11 +98,20 @@ def _first_difference(a: bytes, b: bytes) -> str:
     return f"first differing byte at offset {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)}"
 
 
+class _StoresInFile(PagedCase):
+    """A case (with file_size and (file offset, bytes) stores) whose stores all lie inside the file."""
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(self.inside(at, len(data), self.file_size) for at, data in self.stores),
+                     "every store inside the file")
+
+
 # --- SHARED-1 -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class CrossProcessStores:
+class CrossProcessStores(_StoresInFile):
     file_size: int  # > 0; both mappings cover the whole file
     b_mode: str  # B's descriptor: O_RDONLY or O_RDWR (O_RDWR with PROT_WRITE)
     b_prot: tuple[str, ...]  # B's mapping
@@ -123,7 +134,7 @@ def stores_seen_by_other_process(workspace: Workspace, case: CrossProcessStores)
         if case.b_maps == "before":
             b_addr = _map(b, str(path), case.file_size, case.b_prot, mode=case.b_mode)
             if case.b_touch == "read":
-                b.call(touch_pages, b_addr, case.file_size, "read").value_or_raise("set-up touch")
+                b.call(touch_pages, b_addr, case.file_size, "read", case.page_size).value_or_raise("set-up touch")
         stored, reads = [], []
         for at, data in case.stores:
             stored.append(a.call(steps.write, a_addr + at, data))
@@ -152,7 +163,7 @@ def judge_other_process_sees_store(case: CrossProcessStores, seen: CrossProcessS
 
 
 @dataclass(frozen=True)
-class StoresThenPublish:
+class StoresThenPublish(_StoresInFile):
     file_size: int  # > 0; the mapping covers the whole file
     stores: tuple[tuple[int, bytes], ...]
     then: str  # "msync" (MS_SYNC over the whole mapping) or "munmap"
@@ -195,7 +206,7 @@ def judge_file_has_stores_after_publish(case: StoresThenPublish, seen: Published
 
 
 @dataclass(frozen=True)
-class StoresThenRead:
+class StoresThenRead(_StoresInFile):
     file_size: int  # > 0
     fd_mode: str  # the reading descriptor: O_RDONLY or O_RDWR
     fd_opened: str  # "before" or "after" the mmap()
@@ -242,7 +253,7 @@ def judge_pread_sees_store(case: StoresThenRead, seen: PreadsSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class WriteAfterMmap:
+class WriteAfterMmap(PagedCase):
     file_size: int  # > 0; the mapping covers the whole file
     mode: str  # the mapping's descriptor: O_RDONLY or O_RDWR (O_RDWR with PROT_WRITE)
     prot: tuple[str, ...]  # of the mapping
@@ -251,6 +262,15 @@ class WriteAfterMmap:
     writer: str  # "self" (the mapping process) or "other" (another process opens the file and pwrite()s)
     at: int
     data: bytes  # written with pwrite(), inside the file
+
+    def other_pages(self) -> tuple[int, ...]:
+        """The pages of the file the write() does not cover."""
+        first, last = self.at // self.page_size, (self.at + len(self.data) - 1) // self.page_size
+        return tuple(page for page in range(self.page_count(self.file_size)) if not first <= page <= last)
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.inside(self.at, len(self.data), self.file_size), "the write() inside the file")
 
 
 @dataclass(frozen=True)
@@ -270,9 +290,7 @@ def write_then_load(workspace: Workspace, case: WriteAfterMmap) -> MappingAfterW
         with Child() as mapper:
             addr = _map(mapper, str(path), case.file_size, case.prot, mode=case.mode)
             if case.touch_others:
-                first, last = case.at // PAGE, (case.at + len(case.data) - 1) // PAGE
-                others = [page for page in range(libc.round_up(case.file_size) // PAGE) if not first <= page <= last]
-                mapper.call(touch_page_list, addr, tuple(others)).value_or_raise("set-up touch")
+                mapper.call(touch_page_list, addr, case.other_pages(), case.page_size).value_or_raise("set-up touch")
             if case.writer == "self":
                 written = mapper.call(pwrite_file, str(path), case.at, case.data)
             else:
@@ -298,7 +316,7 @@ def judge_write_seen_or_not(case: WriteAfterMmap, after: MappingAfterWrite) -> F
 
 
 @dataclass(frozen=True)
-class TwoMappers:
+class TwoMappers(PagedCase):
     file_size: int  # > 0
     a_mode: str  # O_RDONLY or O_RDWR (O_RDWR with PROT_WRITE)
     a_prot: tuple[str, ...]
@@ -307,6 +325,11 @@ class TwoMappers:
     b_prot: tuple[str, ...]
     b_touch: str
     b_offset: int  # page multiple: B maps [b_offset, file_size); A maps the whole file
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.b_offset) and 0 <= self.b_offset < self.file_size,
+                     "B's mapping from a page offset inside the file")
 
 
 @dataclass(frozen=True)
@@ -322,15 +345,16 @@ def frames_in_two_processes(workspace: Workspace, case: TwoMappers) -> FramesSee
         a_addr = _map(a, str(path), case.file_size, case.a_prot, mode=case.a_mode)
         b_length = case.file_size - case.b_offset
         b_addr = _map(b, str(path), b_length, case.b_prot, case.b_offset, case.b_mode)
-        a_frames = a.call(touch_and_frames, a_addr, case.file_size, case.a_touch).value_or_raise("set-up pagemap")
-        b_frames = b.call(touch_and_frames, b_addr, b_length, case.b_touch).value_or_raise("set-up pagemap")
-        a_again = a.call(frames_of, a_addr, case.file_size).value_or_raise("set-up pagemap")
+        size = case.page_size
+        a_frames = a.call(touch_and_frames, a_addr, case.file_size, case.a_touch, size).value_or_raise("set-up pagemap")
+        b_frames = b.call(touch_and_frames, b_addr, b_length, case.b_touch, size).value_or_raise("set-up pagemap")
+        a_again = a.call(frames_of, a_addr, case.file_size, size).value_or_raise("set-up pagemap")
     return FramesSeen(tuple(a_frames), tuple(b_frames), tuple(a_again))
 
 
 def judge_same_frames(case: TwoMappers, seen: FramesSeen) -> Finding:
     """SHARED-5: each file page has one frame number, present and the same in A (twice) and B."""
-    first = case.b_offset // PAGE
+    first = case.b_offset // case.page_size
     for i, b_frame in enumerate(seen.b_frames):
         page = first + i
         a_frame, a_again = seen.a_frames[page], seen.a_frames_again[page]
@@ -340,7 +364,7 @@ def judge_same_frames(case: TwoMappers, seen: FramesSeen) -> Finding:
             return refuted(f"A's frame for file page {page} changed between readings ({a_frame:#x} then {a_again:#x})")
         if a_frame != b_frame:
             return refuted(f"file page {page} is frame {a_frame:#x} in A but {b_frame:#x} in B")
-    if len(seen.b_frames) != libc.round_up(case.file_size - case.b_offset) // PAGE:
+    if len(seen.b_frames) != case.page_count(case.file_size - case.b_offset):
         return refuted("B's pagemap reading does not cover its mapping")
     return holds()
 
@@ -349,7 +373,7 @@ def judge_same_frames(case: TwoMappers, seen: FramesSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class StoreFrames:
+class StoreFrames(_StoresInFile):
     file_size: int  # > 0; A maps the whole file RW, B maps it PROT_READ
     b_maps: str  # "before" or "after" A's stores
     stores: tuple[tuple[int, bytes], ...]
@@ -367,23 +391,24 @@ def frames_around_store(workspace: Workspace, case: StoreFrames) -> StoreFramesS
     with workspace.file(case.file_size, pattern(FILL, case.file_size)) as path, Child() as a, Child() as b:
         a_addr = _map(a, str(path), case.file_size, RW)
         b_addr = _map(b, str(path), case.file_size, ("PROT_READ",)) if case.b_maps == "before" else None
+        size = case.page_size
         if b_addr is not None:
-            b.call(touch_pages, b_addr, case.file_size, "read").value_or_raise("set-up touch")
-        a_before = a.call(touch_and_frames, a_addr, case.file_size, "read").value_or_raise("set-up pagemap")
-        a_after = a.call(store_and_frames, a_addr, case.file_size, case.stores).value_or_raise("set-up stores")
+            b.call(touch_pages, b_addr, case.file_size, "read", size).value_or_raise("set-up touch")
+        a_before = a.call(touch_and_frames, a_addr, case.file_size, "read", size).value_or_raise("set-up pagemap")
+        a_after = a.call(store_and_frames, a_addr, case.file_size, case.stores, size).value_or_raise("set-up stores")
         if b_addr is None:
             b_addr = _map(b, str(path), case.file_size, ("PROT_READ",))
-        b_frames = b.call(touch_and_frames, b_addr, case.file_size, "read").value_or_raise("set-up pagemap")
+        b_frames = b.call(touch_and_frames, b_addr, case.file_size, "read", size).value_or_raise("set-up pagemap")
     return StoreFramesSeen(tuple(a_before), tuple(a_after), tuple(b_frames))
 
 
-def stored_pages(stores) -> list[int]:
-    return sorted({page for at, data in stores for page in range(at // PAGE, (at + len(data) - 1) // PAGE + 1)})
+def stored_pages(stores, page_size: int) -> list[int]:
+    return sorted({page for at, data in stores for page in range(at // page_size, (at + len(data) - 1) // page_size + 1)})
 
 
 def judge_store_keeps_frame(case: StoreFrames, seen: StoreFramesSeen) -> Finding:
     """SHARED-6: every stored page keeps its frame across the store, and B maps that same frame."""
-    for page in stored_pages(case.stores):
+    for page in stored_pages(case.stores, case.page_size):
         before, after, other = seen.a_before[page], seen.a_after[page], seen.b_frames[page]
         if not before or not after or not other:
             return refuted(f"page {page} not present, or its frame reads as 0 (before {before}, after {after}, B {other})")
@@ -398,11 +423,16 @@ def judge_store_keeps_frame(case: StoreFrames, seen: StoreFramesSeen) -> Finding
 
 
 @dataclass(frozen=True)
-class ManyWriters:
+class ManyWriters(PagedCase):
     file_size: int  # > 0
     leaves: tuple[str, ...]  # per writer: "munmap" (then exits) or "exit" (exits with the mapping in place)
     concurrent: bool  # all writers map before the first store, or each maps, stores and leaves in turn
     stores: tuple[tuple[int, int, bytes], ...]  # (writer, file offset, bytes) in order (by writer when not concurrent)
+
+    def check(self) -> None:
+        super().check()
+        self.require(all(0 <= writer < len(self.leaves) and self.inside(at, len(data), self.file_size)
+                          for writer, at, data in self.stores), "every store by a writer, inside the file")
 
 
 @dataclass(frozen=True)
@@ -471,7 +501,7 @@ def judge_stores_in_file_after_exit(case: ManyWriters, seen: AfterWritersSeen) -
 
 
 @dataclass(frozen=True)
-class ExitWithMapping:
+class ExitWithMapping(_StoresInFile):
     file_size: int  # > 0
     stores: tuple[tuple[int, bytes], ...]
     how: str  # "_exit" (os._exit(code) while mapped), "end" (the child's loop ends: _exit(0)), "SIGKILL"
@@ -531,11 +561,18 @@ def judge_stores_remain_after_exit(case: ExitWithMapping, seen: ExitSeen) -> Fin
 
 
 @dataclass(frozen=True)
-class OverlappingStores:
-    file_size: int  # > PAGE
+class OverlappingStores(PagedCase):
+    file_size: int  # > page_size
     second_offset: int  # page multiple > 0, < file_size: the second mapping covers [second_offset, file_size)
     second_process: str  # "same" (both mappings in one process) or "other" (a process that mapped it itself)
     stores: tuple[tuple[str, int, bytes], ...]  # (via "first"/"second", file offset in the overlap, bytes)
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.second_offset) and 0 < self.second_offset < self.file_size,
+                     "the second mapping from a page offset inside the file, past its first page")
+        self.require(all(self.second_offset <= at and self.inside(at, len(data), self.file_size)
+                         for _, at, data in self.stores), "every store inside the overlap")
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,31 @@ from fixtures.files import Workspace
 from fixtures.outcome import Outcome, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 
+class _MsyncOfWholeFileMapping(PagedCase):
+    """A case (with file_size, start_page and length) that msyncs [start_page, start_page + length) of a mapping of
+    its whole file."""
+
+    @property
+    def start(self) -> int:
+        """msync's addr, as an offset into the mapping."""
+        return self.start_page * self.page_size
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.start < self.file_size and self.length >= 0
+                     and self.start + self.length <= self.round_up(self.file_size), "the msync() range inside the mapping")
+
+    def require_stores_inside_file(self) -> None:
+        self.require(all(self.inside(at, len(data), self.file_size) for at, data in self.stores), "every store inside the file")
+
+
 @dataclass(frozen=True)
-class MsyncCall:
+class MsyncCall(_MsyncOfWholeFileMapping):
     file_size: int  # > 0; the mapping covers the whole file
     flags: str  # of the mapping
     start_page: int  # msync's addr: this page of the mapping
@@ -36,7 +55,7 @@ class MsyncResult:
 def call_msync(workspace: Workspace, case: MsyncCall) -> MsyncResult:
     with workspace.file(case.file_size, pattern(19, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping:
-            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+            result = libc.msync(mapping.addr + case.start, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
     return MsyncResult(result.errno_name)
 
 
@@ -79,9 +98,9 @@ def clean_file(workspace: Workspace, size: int, content: bytes) -> Iterator[Path
         yield path
 
 
-def _range_of(start_page: int, length: int) -> tuple[int, int]:
-    """The file range (offset, length) of the whole pages msync() covers for a page-aligned addr."""
-    return start_page * PAGE, libc.round_up(length)
+def _range_of(case) -> tuple[int, int]:
+    """The file range (offset, length) of the whole pages msync() covers for the case's page-aligned addr."""
+    return case.start, case.round_up(case.length)
 
 
 def _apply(original: bytes, stores) -> bytes:
@@ -115,12 +134,18 @@ def _msync_failure(outcome: Outcome) -> str | None:
 
 
 @dataclass(frozen=True)
-class DirtyMsync:
+class DirtyMsync(_MsyncOfWholeFileMapping):
     file_size: int  # > 0; the mapping covers the whole file
     stores: tuple[tuple[int, bytes], ...]  # at least one inside the msync range
     start_page: int  # msync's addr: this page of the mapping
     length: int  # > 0, inside the mapping
     msync_flags: tuple[str, ...]
+
+    def check(self) -> None:
+        super().check()
+        self.require_stores_inside_file()
+        self.require(self.length > 0 and any(self.start <= at < self.start + self.length for at, _ in self.stores),
+                     "a store inside the msync() range (to make it dirty)")
 
 
 @dataclass(frozen=True)
@@ -133,7 +158,7 @@ class DirtyMsyncSeen:
 
 def msync_dirty_range(workspace: Workspace, case: DirtyMsync, observe: bool, quiet: bool) -> DirtyMsyncSeen:
     """Store through MAP_SHARED into a clean file, then msync the range; cachestat(2) around the call when observe."""
-    offset, length = _range_of(case.start_page, case.length)
+    offset, length = _range_of(case)
     with flusher(sysctl.WRITEBACK_HELD_OFF if quiet else None), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
@@ -142,7 +167,7 @@ def msync_dirty_range(workspace: Workspace, case: DirtyMsync, observe: bool, qui
             before = _cachestat(fd, offset, length) if observe else None
             if before is not None:
                 _dirty_or_fail(before, "the msync range")
-            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+            result = libc.msync(mapping.addr + case.start, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
             after = _cachestat(fd, offset, length) if observe else None
             content = os.pread(fd, case.file_size, 0)
     return DirtyMsyncSeen(result.errno_name, before, after, content)
@@ -188,7 +213,7 @@ class AsyncSeen:
 def msync_async_then_watch(workspace: Workspace, case: DirtyMsync) -> AsyncSeen:
     """With periodic write-back held off for an hour, dirty a clean range, msync(MS_ASYNC) it, and poll cachestat(2)
     for up to ASYNC_START_BOUND s for write-back under way (nr_writeback > 0) or done (nr_dirty below its value before)."""
-    offset, length = _range_of(case.start_page, case.length)
+    offset, length = _range_of(case)
     with flusher(sysctl.WRITEBACK_HELD_OFF), clean_file(workspace, case.file_size, pattern(29, case.file_size)) as path:
         settings = {name: sysctl.read(name) for name in sysctl.WRITEBACK_HELD_OFF}
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
@@ -199,7 +224,7 @@ def msync_async_then_watch(workspace: Workspace, case: DirtyMsync) -> AsyncSeen:
             _dirty_or_fail(before, "the msync range")
             flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
             called = time.monotonic()
-            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, flags)
+            result = libc.msync(mapping.addr + case.start, case.length, flags)
             returned = time.monotonic()
             started, last = None, before
             while time.monotonic() - called < ASYNC_START_BOUND:
@@ -228,7 +253,7 @@ def judge_async_starts_writeback_soon(case: DirtyMsync, seen: AsyncSeen) -> Find
 
 
 @dataclass(frozen=True)
-class BehindCache:
+class BehindCache(PagedCase):
     file_pages: int  # file size in pages (so O_DIRECT offsets and lengths are block-aligned)
     write_page: int  # the O_DIRECT write covers pages [write_page, write_page + write_pages)
     write_pages: int
@@ -236,6 +261,11 @@ class BehindCache:
     reader_flags: str  # the reader's mapping: MAP_SHARED or MAP_PRIVATE (PROT_READ)
     msync_by: str  # "reader" (msync on the reader's own mapping) or "other" (another process's MAP_SHARED mapping)
     msync_flags: tuple[str, ...]  # MS_INVALIDATE with MS_SYNC or MS_ASYNC
+
+    def check(self) -> None:
+        super().check()
+        self.require(0 <= self.write_page and self.write_pages > 0 and self.write_page + self.write_pages <= self.file_pages,
+                     "the O_DIRECT write inside the file")
 
 
 @dataclass(frozen=True)
@@ -259,8 +289,8 @@ def msync_errno(addr: int, length: int, flags: int) -> str | None:
 
 
 def invalidate_after_direct_write(workspace: Workspace, case: BehindCache) -> BehindCacheSeen:
-    size = case.file_pages * PAGE
-    at, count = case.write_page * PAGE, case.write_pages * PAGE
+    size = case.file_pages * case.page_size
+    at, count = case.write_page * case.page_size, case.write_pages * case.page_size
     with clean_file(workspace, size, pattern(31, size)) as path, Child() as reader, Child() as other:
         reader_addr, old = reader.call(map_and_load, str(path), size, case.reader_flags, at, count) \
             .value_or_raise("set-up: the reader's mmap and load")
@@ -282,7 +312,7 @@ def invalidate_after_direct_write(workspace: Workspace, case: BehindCache) -> Be
 
 def judge_invalidate_shows_new_contents(case: BehindCache, seen: BehindCacheSeen) -> Finding:
     """SYNC-3: after msync(MS_INVALIDATE), loads through the reader's (and the caller's) mapping return the new contents."""
-    new = pattern(case.seed, case.write_pages * PAGE)
+    new = pattern(case.seed, case.write_pages * case.page_size)
     if seen.direct_io is not None:
         return refuted(f"no O_DIRECT write was made: {seen.direct_io}")
     failure = _msync_failure(seen.msync)
@@ -302,13 +332,24 @@ def judge_invalidate_shows_new_contents(case: BehindCache, seen: BehindCacheSeen
 
 
 @dataclass(frozen=True)
-class AlignedMsync:
+class AlignedMsync(_MsyncOfWholeFileMapping):
     file_size: int  # > 0; the mapping covers the whole file
-    stores: tuple[tuple[int, bytes], ...]
+    stores: tuple[tuple[int, bytes], ...]  # the first inside the pages of the msync range
     start_page: int
-    misalign: int  # bytes added to the page-aligned addr: 0 (aligned) or 1..PAGE-1
+    misalign: int  # bytes added to the page-aligned addr: 0 (aligned) or 1..page_size-1
     length: int  # msync's length; addr + length stays inside the mapping
     msync_flags: tuple[str, ...]
+
+    def check(self) -> None:
+        super().check()
+        self.require_stores_inside_file()
+        self.require(0 <= self.misalign < self.page_size, "an addr inside the page")
+        self.require(self.start + self.misalign + self.length <= self.round_up(self.file_size),
+                     "the msync() range inside the mapping")
+        self.require(bool(self.misalign) or (self.length > 0 and not self.aligned(self.length)),
+                     "a misaligned addr, or a length that is not a page multiple")
+        self.require(self.start <= self.stores[0][0] < self.start + self.misalign + max(self.length, 1),
+                     "a store inside the msync() range (to make it dirty)")
 
 
 @dataclass(frozen=True)
@@ -320,8 +361,8 @@ class AlignedMsyncSeen:
 
 def msync_alignment(workspace: Workspace, case: AlignedMsync, observe: bool, quiet: bool) -> AlignedMsyncSeen:
     """Store into the mapping, msync at addr = page + misalign; cachestat(2) the pages of the range when observe."""
-    first = case.start_page * PAGE + case.misalign
-    offset, length = case.start_page * PAGE, libc.round_up(case.misalign + case.length)
+    first = case.start + case.misalign
+    offset, length = case.start, case.round_up(case.misalign + case.length)
     with flusher(sysctl.WRITEBACK_HELD_OFF if quiet else None), clean_file(workspace, case.file_size, pattern(37, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), "MAP_SHARED") as mapping, \
                 workspace.opened(path, "O_RDONLY") as fd:
@@ -358,7 +399,7 @@ def judge_unaligned_length_ok(case: AlignedMsync, seen: AlignedMsyncSeen) -> Fin
 
 
 @dataclass(frozen=True)
-class MsyncBits:
+class MsyncBits(_MsyncOfWholeFileMapping):
     file_size: int  # > 0; the mapping covers the whole file
     flags: str  # of the mapping
     start_page: int
@@ -373,7 +414,7 @@ def call_msync_bits(workspace: Workspace, case: MsyncBits) -> MsyncResult:
         value -= 1 << 32  # msync's flags is a C int
     with workspace.file(case.file_size, pattern(19, case.file_size)) as path:
         with steps.mapped(str(path), "O_RDWR", case.file_size, ("PROT_READ", "PROT_WRITE"), case.flags) as mapping:
-            result = libc.msync(mapping.addr + case.start_page * PAGE, case.length, value)
+            result = libc.msync(mapping.addr + case.start, case.length, value)
     return MsyncResult(result.errno_name)
 
 
@@ -399,14 +440,23 @@ def judge_no_sync_flag(case: MsyncBits, result: MsyncResult) -> Finding:
 
 
 @dataclass(frozen=True)
-class UnmappedRange:
+class UnmappedRange(PagedCase):
     layout: str  # "reserved": a range reserved and released (wholly unmapped); "hole": pages unmapped out of a file mapping
     pages: int  # pages reserved, or mapped before the hole was made
     hole: tuple[int, int]  # [first, end) pages unmapped ("reserved": all of them)
     span: tuple[int, int]  # [first, end) pages msync covers; meets the hole
-    trim: int  # bytes the length falls short of whole pages (0..PAGE-1; msync rounds it up)
+    trim: int  # bytes the length falls short of whole pages (0..page_size-1; msync rounds it up)
     map_flags: str  # of the file mapping ("hole")
     msync_flags: tuple[str, ...]
+
+    def check(self) -> None:
+        super().check()
+        (hole_first, hole_end), (first, end) = self.hole, self.span
+        self.require(0 <= hole_first < hole_end <= self.pages and (self.layout == "hole") != (self.hole == (0, self.pages)),
+                     "the hole inside the pages (all of them where reserved, not all where made in a mapping)")
+        self.require(0 <= first < end <= self.pages and first < hole_end and hole_first < end,
+                     "the msync() range inside the pages, meeting the hole")
+        self.require(0 <= self.trim < self.page_size, "a length that ends in the range's last page")
 
 
 @dataclass(frozen=True)
@@ -425,25 +475,26 @@ def _mapped_in(start: int, end: int) -> bool:
 
 def msync_unmapped(workspace: Workspace, case: UnmappedRange) -> UnmappedSeen:
     flags = steps.bits(case.msync_flags, steps.MSYNC_BITS)
-    length = (case.span[1] - case.span[0]) * PAGE - case.trim
+    page = case.page_size
+    length = (case.span[1] - case.span[0]) * page - case.trim
     if case.layout == "reserved":
-        base = libc.unmapped_address(case.pages)
-        result = libc.msync(base + case.span[0] * PAGE, length, flags)
-        hole_mapped = _mapped_in(base + case.hole[0] * PAGE, base + case.hole[1] * PAGE)
+        base = libc.unmapped_address(case.pages, page)
+        result = libc.msync(base + case.span[0] * page, length, flags)
+        hole_mapped = _mapped_in(base + case.hole[0] * page, base + case.hole[1] * page)
         if hole_mapped:
             raise RuntimeError("set-up: something was mapped into the reserved range during the call; it was not provably unmapped")
         return UnmappedSeen(result.errno_name, hole_mapped)
-    size = case.pages * PAGE
+    size = case.pages * page
     with workspace.file(size, pattern(41, size)) as path:
         base = steps.map_file(str(path), "O_RDWR", size, ("PROT_READ", "PROT_WRITE"), case.map_flags)
         try:
-            steps.unmap(base + case.hole[0] * PAGE, (case.hole[1] - case.hole[0]) * PAGE)
-            result = libc.msync(base + case.span[0] * PAGE, length, flags)
-            hole_mapped = _mapped_in(base + case.hole[0] * PAGE, base + case.hole[1] * PAGE)
+            steps.unmap(base + case.hole[0] * page, (case.hole[1] - case.hole[0]) * page)
+            result = libc.msync(base + case.span[0] * page, length, flags)
+            hole_mapped = _mapped_in(base + case.hole[0] * page, base + case.hole[1] * page)
         finally:
             for first, end in ((0, case.hole[0]), (case.hole[1], case.pages)):
                 if end > first:
-                    steps.unmap(base + first * PAGE, (end - first) * PAGE)
+                    steps.unmap(base + first * page, (end - first) * page)
     if hole_mapped:
         raise RuntimeError("set-up: something was mapped into the hole during the call; the range was not provably unmapped")
     return UnmappedSeen(result.errno_name, hole_mapped)
@@ -461,10 +512,15 @@ def judge_unmapped_enomem(case: UnmappedRange, seen: UnmappedSeen) -> Finding:
 
 
 @dataclass(frozen=True)
-class DirtyLeft:
+class DirtyLeft(PagedCase):
     file_size: int  # > 0
     stores: tuple[tuple[int, bytes], ...]
     unmap: bool  # munmap() (without msync) before waiting, or keep the mapping while waiting
+
+    def check(self) -> None:
+        super().check()
+        self.require(bool(self.stores) and all(self.inside(at, len(data), self.file_size) for at, data in self.stores),
+                     "stores, every one inside the file")
 
 
 @dataclass(frozen=True)
@@ -514,13 +570,17 @@ def judge_written_back_eventually(case: DirtyLeft, seen: WrittenBackSeen) -> Fin
 
 
 @dataclass(frozen=True)
-class PrivateMsync:
+class PrivateMsync(_MsyncOfWholeFileMapping):
     file_size: int  # > 0; the mapping covers the whole file
     open_mode: str  # O_RDONLY or O_RDWR
     stores: tuple[tuple[int, bytes], ...]
     start_page: int
     length: int
     msync_flags: tuple[str, ...]
+
+    def check(self) -> None:
+        super().check()
+        self.require_stores_inside_file()
 
 
 @dataclass(frozen=True)
@@ -530,11 +590,11 @@ class PrivateMsyncSeen:
     content_after: Outcome  # a new process's read() of the file after the mapping process exited
 
 
-def store_private_and_msync(path: str, mode: str, size: int, stores: tuple, start_page: int, length: int, flags: int) -> str | None:
+def store_private_and_msync(path: str, mode: str, size: int, stores: tuple, start: int, length: int, flags: int) -> str | None:
     addr = steps.map_file(path, mode, size, ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE")
     for at, data in stores:
         libc.write_bytes(addr + at, data)
-    return libc.msync(addr + start_page * PAGE, length, flags).errno_name
+    return libc.msync(addr + start, length, flags).errno_name
 
 
 def msync_private(workspace: Workspace, case: PrivateMsync) -> PrivateMsyncSeen:
@@ -542,7 +602,7 @@ def msync_private(workspace: Workspace, case: PrivateMsync) -> PrivateMsyncSeen:
     with workspace.file(case.file_size, pattern(47, case.file_size)) as path:
         with Child() as child:
             synced = child.call(store_private_and_msync, str(path), case.open_mode, case.file_size, case.stores,
-                                case.start_page, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
+                                case.start, case.length, steps.bits(case.msync_flags, steps.MSYNC_BITS))
             content_mapped = steps.read_file(str(path))
         content_after = probe(steps.read_file, str(path))
     return PrivateMsyncSeen(synced, content_mapped, content_after)

@@ -19,24 +19,27 @@ from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.address_space import act, relative, release_fence, reserve
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
-from suite.strategies import PAGE, pattern
+from suite.scenarios.case import PagedCase
+from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
-def fenced_map(path: str, mode: str, length: int, prot: tuple[str, ...], flags: str, offset: int) -> int:
-    """Map ``path`` with MAP_FIXED inside a fence (see the module docstring); the mapping's address."""
-    pages = libc.round_up(length) // PAGE
-    inner = reserve(pages + 2) + PAGE
+def fenced_map(path: str, mode: str, length: int, prot: tuple[str, ...], flags: str, offset: int,
+               page_size: int) -> int:
+    """Map ``path`` with MAP_FIXED inside a fence of ``page_size`` pages (see the module docstring); the mapping's
+    address."""
+    pages = libc.round_up(length, page_size) // page_size
+    inner = reserve(pages + 2, page_size) + page_size
     fd = os.open(path, OPEN_MODES[mode])
     try:
         result = libc.mmap(inner, length, bits(prot, PROT_BITS), MAP_TYPES[flags] | libc.MAP_FIXED, fd, offset)
     finally:
         os.close(fd)
     if not result.ok:
-        release_fence(inner, pages)
+        release_fence(inner, pages, page_size)
         raise libc.SysError("mmap", result.errno)  # as steps.map_file: a filesystem's refusal is recognised as such
     if result.value != inner:
-        release_fence(inner, pages)
+        release_fence(inner, pages, page_size)
         raise RuntimeError(f"set-up: mmap with MAP_FIXED at {inner:#x} returned {result.value:#x}")
     return inner
 
@@ -49,7 +52,7 @@ def _ending(outcome: Outcome) -> str:
 # --- UNMAP-1: access after munmap --------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class AfterMunmap:
+class AfterMunmap(PagedCase):
     open_mode: str
     prot: tuple[str, ...]
     flags: str
@@ -59,6 +62,14 @@ class AfterMunmap:
     length: int
     unmap_length: int  # covers every page of the mapping (may stop short of the last page's end: munmap rounds up)
     accesses: tuple[tuple[int, str], ...]  # (offset inside the former mapping, "read" or "write")
+
+    def check(self) -> None:
+        super().check()
+        mapped = self.round_up(self.length)
+        self.require(self.offset >= 0 and self.aligned(self.offset) and self.length > 0, "a mapping at a page offset")
+        self.require(self.round_up(self.unmap_length) == mapped, "a munmap() of every page of the mapping")
+        self.require(all(self.inside(at, 1, mapped) for at, _ in self.accesses),
+                     "every access inside the former mapping (not in the fence around it)")
 
 
 @dataclass(frozen=True)
@@ -70,16 +81,16 @@ class AfterMunmapSeen:
 
 def access_after_munmap(workspace: Workspace, case: AfterMunmap) -> AfterMunmapSeen:
     """Map (fenced), munmap, then in children look the range up in /proc/self/maps and touch it."""
-    pages = libc.round_up(case.length) // PAGE
+    pages = case.page_count(case.length)
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
-        addr = fenced_map(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset)
+        addr = fenced_map(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset, case.page_size)
         try:
             result = libc.munmap(addr, case.unmap_length)
             items = [("maps", addr, None)] + [("read", addr + at, 1) if kind == "read" else ("write", addr + at, b"\x5a")
                                                for at, kind in case.accesses]
             outcomes = probe_each(act, items)
         finally:
-            release_fence(addr, pages)
+            release_fence(addr, pages, case.page_size)
     return AfterMunmapSeen(result.errno_name, outcomes[0], tuple(outcomes[1:]))
 
 
@@ -98,13 +109,20 @@ def judge_access_after_munmap_sigsegv(case: AfterMunmap, seen: AfterMunmapSeen) 
 # --- UNMAP-2: the file after munmap ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class StoresThenMunmap:
+class StoresThenMunmap(PagedCase):
     file_size: int  # > 0
     fill_seed: int
     offset: int
     length: int
     stores: tuple[tuple[int, bytes], ...]  # (offset inside the mapping, bytes), inside the file
     mapper: str  # "this process" (a child stores through the inherited mapping) or "child" (maps, stores, unmaps)
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size, "a page offset inside the file")
+        span = min(self.length, self.file_size - self.offset)
+        self.require(all(self.inside(at, len(data), span) for at, data in self.stores),
+                     "every store inside the mapping and the file")
 
 
 @dataclass(frozen=True)
@@ -170,17 +188,25 @@ def judge_file_keeps_stores_after_munmap(case: StoresThenMunmap, after: FileAfte
 # --- UNMAP-3: partial munmap --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PartialMunmap:
+class PartialMunmap(PagedCase):
     open_mode: str
     prot: tuple[str, ...]  # with PROT_READ
     flags: str
-    file_size: int  # >= offset + pages * PAGE: every page of the mapping is file data
+    file_size: int  # >= offset + pages * page_size: every page of the mapping is file data
     fill_seed: int
     offset: int
     pages: int  # >= 3
     first: int  # first page removed
     count: int  # pages removed: 0 < count < pages
-    unmap_length: int  # in ((count - 1) * PAGE, count * PAGE]: munmap rounds up to whole pages
+    unmap_length: int  # in ((count - 1) * page_size, count * page_size]: munmap rounds up to whole pages
+
+    def check(self) -> None:
+        super().check()
+        self.require(self.pages >= 3 and 0 < self.count < self.pages
+                     and 0 <= self.first <= self.pages - self.count, "a removed run of pages inside the mapping")
+        self.require(self.page_count(self.unmap_length) == self.count, f"a munmap() length of {self.count} page(s)")
+        self.require(self.aligned(self.offset) and self.offset + self.pages * self.page_size <= self.file_size,
+                     "every page of the mapping inside the file")
 
 
 @dataclass(frozen=True)
@@ -196,16 +222,17 @@ def partial_munmap(workspace: Workspace, case: PartialMunmap) -> PartialMunmapSe
     """Map pages (fenced), munmap some whole pages, then in children look up, load and store every page."""
     content = pattern(case.fill_seed, case.file_size)
     with workspace.file(case.file_size, content) as path:
-        addr = fenced_map(str(path), case.open_mode, case.pages * PAGE, case.prot, case.flags, case.offset)
+        size = case.page_size
+        addr = fenced_map(str(path), case.open_mode, case.pages * size, case.prot, case.flags, case.offset, size)
         try:
-            page_addrs = [addr + i * PAGE for i in range(case.pages)]
+            page_addrs = [addr + i * size for i in range(case.pages)]
             perms_before = tuple(steps.maps_entry(a)["perms"] for a in page_addrs)
             result = libc.munmap(page_addrs[case.first], case.unmap_length)
-            items = ([("maps", a, None) for a in page_addrs] + [("read", a, PAGE) for a in page_addrs]
-                     + [("write", a, content[case.offset + i * PAGE:case.offset + i * PAGE + 1]) for i, a in enumerate(page_addrs)])
+            items = ([("maps", a, None) for a in page_addrs] + [("read", a, size) for a in page_addrs]
+                     + [("write", a, content[case.offset + i * size:case.offset + i * size + 1]) for i, a in enumerate(page_addrs)])
             outcomes = probe_each(act, items)
         finally:
-            release_fence(addr, case.pages)
+            release_fence(addr, case.pages, size)
     n = case.pages
     return PartialMunmapSeen(result.errno_name, perms_before, tuple(outcomes[:n]), tuple(outcomes[n:2 * n]), tuple(outcomes[2 * n:]))
 
@@ -227,8 +254,8 @@ def judge_partial_munmap_removes_only_range(case: PartialMunmap, seen: PartialMu
             return refuted(f"kept page {page} is missing from /proc/self/maps: {entry.describe()}")
         if entry.value["perms"] != seen.perms_before[page]:
             return refuted(f"kept page {page} changed protection from {seen.perms_before[page]} to {entry.value['perms']}")
-        start = case.offset + page * PAGE
-        if not read.ok or read.value != content[start:start + PAGE]:
+        start = case.offset + page * case.page_size
+        if not read.ok or read.value != content[start:start + case.page_size]:
             return refuted(f"kept page {page} no longer loads the file's bytes: {_ending(read)}")
         writable = "PROT_WRITE" in case.prot
         if not (write.ok if writable else write.killed_by(signal.SIGSEGV)):
@@ -240,7 +267,7 @@ def judge_partial_munmap_removes_only_range(case: PartialMunmap, seen: PartialMu
 # --- UNMAP-4: munmap at an unaligned address ---------------------------------------------------------
 
 @dataclass(frozen=True)
-class UnalignedMunmap:
+class UnalignedMunmap(PagedCase):
     open_mode: str
     prot: tuple[str, ...]  # with PROT_READ
     flags: str
@@ -250,6 +277,15 @@ class UnalignedMunmap:
     length: int
     delta: int  # munmap's addr is the mapping's + delta: inside the mapping, not a page multiple
     unmap_length: int  # > 0; never reaches past the fence above the mapping
+
+    def check(self) -> None:
+        super().check()
+        mapped = self.round_up(self.length)
+        self.require(self.aligned(self.offset) and 0 <= self.offset < self.file_size and self.length > 0,
+                     "a mapping at a page offset inside the file")
+        self.require(0 < self.delta < mapped and not self.aligned(self.delta), "an unaligned address inside the mapping")
+        self.require(0 < self.unmap_length <= mapped - self.delta + self.page_size,
+                     "a munmap() range that ends at most at the end of the fence page above the mapping")
 
 
 @dataclass(frozen=True)
@@ -262,17 +298,17 @@ class UnalignedMunmapSeen:
 
 def munmap_unaligned(workspace: Workspace, case: UnalignedMunmap) -> UnalignedMunmapSeen:
     """Map (fenced), call munmap(addr + delta, unmap_length), then look the mapping up and load it in a child."""
-    pages = libc.round_up(case.length) // PAGE
+    pages = case.page_count(case.length)
     span = max(0, min(case.length, case.file_size - case.offset))
     with workspace.file(case.file_size, pattern(case.fill_seed, case.file_size)) as path:
-        addr = fenced_map(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset)
+        addr = fenced_map(str(path), case.open_mode, case.length, case.prot, case.flags, case.offset, case.page_size)
         try:
             before = relative(steps.maps_entry(addr), addr)
             result = libc.munmap(addr + case.delta, case.unmap_length)
             after = relative(steps.maps_entry(addr), addr)
             loads = probe(steps.read, addr, span)
         finally:
-            release_fence(addr, pages)
+            release_fence(addr, pages, case.page_size)
     return UnalignedMunmapSeen(result.errno_name, before, after, loads)
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from fixtures.outcome import returned
 from suite.scenarios import bus
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import SIGBUS, SIGSEGV, TIMEOUT, self_tests
 
-BEYOND = bus.BeyondEofAccess(100, "MAP_SHARED", 0, 8192, 1, 0, "read")
-PARTIAL = bus.TruncateToPartialPage(3 * PAGE, PAGE + 100, "read", "self")  # new EOF page: file bytes 4096..8191
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
+BEYOND = bus.BeyondEofAccess(PAGE, 100, "MAP_SHARED", 0, 8192, 1, 0, "read")
+PARTIAL = bus.TruncateToPartialPage(PAGE, 3 * PAGE, PAGE + 100, "read", "self")  # new EOF page: file bytes 4096..8191
 KEPT = pattern(bus.OLD_FILL, 3 * PAGE)[PAGE:PAGE + 100]
-PARTIAL_WRITTEN = bus.TruncateToPartialPage(3 * PAGE, PAGE + 100, "write", "other")
-PAST_END = bus.PastMappingEnd(100, "MAP_SHARED", 0, 100, 0)
-EOF_PAGE_END = bus.PastEofPageEnd(100, "MAP_PRIVATE", 0, 2 * PAGE)
-UNTOUCHED = bus.PrivateTruncated(3 * PAGE, 100, 1, "O_RDONLY", "read", (5, b"\x01\x02"), "self")
-COPIED = bus.PrivateTruncated(3 * PAGE, 100, 1, "O_RDONLY", "write", (5, b"\x01\x02"), "self")
+PARTIAL_WRITTEN = bus.TruncateToPartialPage(PAGE, 3 * PAGE, PAGE + 100, "write", "other")
+PAST_END = bus.PastMappingEnd(PAGE, 100, "MAP_SHARED", 0, 100, 0)
+EOF_PAGE_END = bus.PastEofPageEnd(PAGE, 100, "MAP_PRIVATE", 0, 2 * PAGE)
+UNTOUCHED = bus.PrivateTruncated(PAGE, 3 * PAGE, 100, 1, "O_RDONLY", "read", (5, b"\x01\x02"), "self")
+COPIED = bus.PrivateTruncated(PAGE, 3 * PAGE, 100, 1, "O_RDONLY", "write", (5, b"\x01\x02"), "self")
 OLD_PAGE = pattern(bus.OLD_FILL, 3 * PAGE)[PAGE:2 * PAGE]
 COPY = OLD_PAGE[:5] + b"\x01\x02" + OLD_PAGE[7:]
-DOWN_UP = bus.DownThenUp(3 * PAGE, 100, 2 * PAGE + 1, "write", "self")  # mapped read: [100, 3 pages)
+DOWN_UP = bus.DownThenUp(PAGE, 3 * PAGE, 100, 2 * PAGE + 1, "write", "self")  # mapped read: [100, 3 pages)
 
 CASES = {
     bus.judge_sigbus: (BEYOND, bus.AccessSeen(SIGBUS), [

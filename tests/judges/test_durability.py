@@ -10,8 +10,9 @@ import pytest
 from fixtures.outcome import exited, returned, signalled
 from suite.scenarios import steps
 from suite.scenarios import durability
-from suite.strategies import PAGE
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
+
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
 SIZE = 2 * PAGE
 STORES = ((0, 10), (PAGE + 5, 3))
@@ -27,12 +28,12 @@ def seen(crash: bytes | None, call: str | None = None, error: str | None = None)
     return durability.CrashSeen(call, DIRTY, DIRTY, 1, 1, crash, error)
 
 
-MSYNC = durability.MsyncCrash(SIZE, 7, STORES, 0, 1, ("MS_SYNC",))  # covers page 0 only
-FSYNC = durability.FsyncCrash(SIZE, 7, STORES, "fsync", "mapping", False)
-NOSYNC = durability.NoSyncCrash(SIZE, 7, STORES, "mapped")
+MSYNC = durability.MsyncCrash(PAGE, SIZE, 7, STORES, 0, 1, ("MS_SYNC",))  # covers page 0 only
+FSYNC = durability.FsyncCrash(PAGE, SIZE, 7, STORES, "fsync", "mapping", False)
+NOSYNC = durability.NoSyncCrash(PAGE, SIZE, 7, STORES, "mapped")
 
 EXITED = exited(0)
-UNMOUNT = durability.UnmountCase(PAGE + 1, 9, ("munmap", "exit"), True, ((0, 0, 5), (1, PAGE, 1)))
+UNMOUNT = durability.UnmountCase(PAGE, PAGE + 1, 9, ("munmap", "exit"), True, ((0, 0, 5), (1, PAGE, 1)))
 UNMOUNT_NEW = durability.new_contents(PAGE + 1, 9, ((0, 5), (PAGE, 1)))
 UNMOUNT_OLD = durability.old_contents(PAGE + 1)
 UNMOUNT_SEEN = durability.UnmountSeen(
@@ -95,10 +96,10 @@ def test_unsynced_alternatives(crash, alternative):
 
 def test_msync_judge_takes_whole_pages():
     """Stores in a page msync() covers count even where they lie past addr + length."""
-    case = durability.MsyncCrash(SIZE, 7, STORES, 1, 1, ("MS_SYNC",))  # page 1, whose store starts at byte 5
+    case = durability.MsyncCrash(PAGE, SIZE, 7, STORES, 1, 1, ("MS_SYNC",))  # page 1, whose store starts at byte 5
     assert durability.judge_msync_range_in_crash_image(case, seen(OLD[:PAGE] + NEW[PAGE:])).verdict == "holds"
     assert durability.judge_msync_range_in_crash_image(case, seen(HALF)).verdict == "refuted"
 
 
 def test_stored_pages():
-    assert durability.stored_pages(((0, 1), (PAGE - 1, 2), (3 * PAGE, PAGE))) == (0, 1, 3)
+    assert durability.stored_pages(((0, 1), (PAGE - 1, 2), (3 * PAGE, PAGE)), PAGE) == (0, 1, 3)

@@ -7,16 +7,18 @@ from suite.scenarios import eof
 from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
-TAIL_READ = eof.TailRead(100, 3, "MAP_SHARED", 0, 100)
-TAIL_WRITE = eof.TailWrite(100, 3, 0, 100, 150, b"xyz", True)
-EXTEND = eof.ExtendAfterTailWrite(100, 3, 0, 100, 150, b"xyz", False, 5000, "keep")  # old tail: 3996 bytes
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
+TAIL_READ = eof.TailRead(PAGE, 100, 3, "MAP_SHARED", 0, 100)
+TAIL_WRITE = eof.TailWrite(PAGE, 100, 3, 0, 100, 150, b"xyz", True)
+EXTEND = eof.ExtendAfterTailWrite(PAGE, 100, 3, 0, 100, 150, b"xyz", False, 5000, "keep")  # old tail: 3996 bytes
 STALE = bytes(50) + b"xyz" + bytes(3943)
-STORES = eof.MappedStores(100, 0, 8192, ((10, b"a"), (200, b"b"), (4096, b"c")), True)
-EXTENSION = eof.Extension(100, 3, (150, 5000), "before")
+STORES = eof.MappedStores(PAGE, 100, 0, 8192, ((10, b"a"), (200, b"b"), (4096, b"c")), True)
+EXTENSION = eof.Extension(PAGE, 100, 3, (150, 5000), "before")
 EXTENDED = pattern(3, 100) + bytes(4900)
-EMPTY = eof.EmptyFileMap(4096, ((0, "read"), (4095, "write")), 10)
+EMPTY = eof.EmptyFileMap(PAGE, 4096, ((0, "read"), (4095, "write")), 10)
 AFTER_EXTENSION = returned(b"\x5a")
-LSEEK = eof.LseekWrite(10, 5000, b"\x07", ("PROT_READ",))
+LSEEK = eof.LseekWrite(PAGE, 10, 5000, b"\x07", ("PROT_READ",))
 GROWN = pattern(9, 10) + bytes(4990) + b"\x07"
 
 CASES = {

@@ -7,19 +7,21 @@ from suite.scenarios import fork
 from suite.strategies import pattern
 from tests.judges.helpers import SIGBUS, SIGSEGV, self_tests
 
-INHERIT = fork.InheritCase(100, "MAP_SHARED", ("PROT_READ",), 0, 100)
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
+INHERIT = fork.InheritCase(PAGE, 100, "MAP_SHARED", ("PROT_READ",), 0, 100)
 ENTRY = {"start": 4096, "end": 8192, "perms": "r--s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"}
 RETURNED_ENTRY = returned(ENTRY)
 PARENT_BYTES = pattern(11, 100)
 STORES = (fork.Store("parent", 0, b"ab"), fork.Store("child", 1, b"cd"))
-SHARED_STORES = fork.ForkStores(100, "MAP_SHARED", STORES)
-PRIVATE_STORES = fork.ForkStores(100, "MAP_PRIVATE", STORES)
+SHARED_STORES = fork.ForkStores(PAGE, 100, "MAP_SHARED", STORES)
+PRIVATE_STORES = fork.ForkStores(PAGE, 100, "MAP_PRIVATE", STORES)
 ORIGINAL = pattern(13, 100)
-PRE_FORK = fork.PreForkPrivateStores(3 * 4096, "O_RDONLY", 4096, 100, ((0, b"ab"), (98, b"yz")))
+PRE_FORK = fork.PreForkPrivateStores(PAGE, 3 * 4096, "O_RDONLY", 4096, 100, ((0, b"ab"), (98, b"yz")))
 MAPPED = pattern(13, 3 * 4096)[4096:4196]
 PRE_FORK_VIEW = b"ab" + MAPPED[2:98] + b"yz"
-ANON = fork.AnonymousStores(8192, (fork.Store("child", 4095, b"xy"), fork.Store("parent", 0, b"p")))
-INCREMENTS = fork.LockedIncrements(100, 8, 5, 3, 50, "counter")
+ANON = fork.AnonymousStores(PAGE, 8192, (fork.Store("child", 4095, b"xy"), fork.Store("parent", 0, b"p")))
+INCREMENTS = fork.LockedIncrements(PAGE, 100, 8, 5, 3, 50, "counter")
 ALL_DONE = (returned(50),) * 3
 PRIVATE_SEEN = fork.ForkStoresSeen((b"ab", b"b" + ORIGINAL[2:3]), (returned(ORIGINAL[:2]), returned(b"cd")), (ORIGINAL[:2], ORIGINAL[1:3]))
 

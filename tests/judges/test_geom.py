@@ -5,30 +5,32 @@ from __future__ import annotations
 from fixtures.libc import MAP_FAILED
 from fixtures.outcome import returned
 from suite.scenarios import geom
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
-UNALIGNED = geom.MmapCall("O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 100, PAGE + 1)
-BOTH = geom.MmapCall("O_RDWR", ("PROT_READ", "PROT_WRITE"), ("MAP_SHARED", "MAP_PRIVATE"), 100, 100, 0)
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
-OFFSET = geom.OffsetMap("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 3 * PAGE, 7, PAGE, PAGE)
+UNALIGNED = geom.MmapCall(PAGE, "O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 100, PAGE + 1)
+BOTH = geom.MmapCall(PAGE, "O_RDWR", ("PROT_READ", "PROT_WRITE"), ("MAP_SHARED", "MAP_PRIVATE"), 100, 100, 0)
+
+OFFSET = geom.OffsetMap(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 3 * PAGE, 7, PAGE, PAGE)
 CONTENT = pattern(7, 3 * PAGE)
 SECOND_PAGE = CONTENT[PAGE:2 * PAGE]
 
-FAILING = geom.FailingCall("zero-length", "O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 0, 0, None)
+FAILING = geom.FailingCall(PAGE, "zero-length", "O_RDONLY", ("PROT_READ",), ("MAP_PRIVATE",), 100, 0, 0, None)
 
-LENGTH = geom.UnalignedLength("O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 2 * PAGE, 3, 0, 100, 5)
+LENGTH = geom.UnalignedLength(PAGE, "O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 2 * PAGE, 3, 0, 100, 5)
 ENTRY = {"start": 0, "end": PAGE, "perms": "rw-s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"}
 TAIL = returned(pattern(3, 2 * PAGE)[100:PAGE])
 
-FIXED = geom.FixedMap("PROT_NONE reservation", 4, 1, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 3, 0, 100)
+FIXED = geom.FixedMap(PAGE, "PROT_NONE reservation", 4, 1, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 3, 0, 100)
 FIXED_ENTRY = dict(ENTRY, perms="r--p")
 BELOW = {"start": -PAGE, "end": 0, "perms": "---p", "offset": 0, "device": "00:00", "inode": 0, "path": ""}
 ABOVE = dict(BELOW, start=PAGE, end=3 * PAGE)
 LOADS = returned(pattern(3, 100))
 FILE, ANON = ("fe:00", 7), ("00:00", 0)  # (device, inode) as /proc/self/maps shows them
 
-HINT = geom.Hint("O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 0, 100, 2, 1, 2, 0)
+HINT = geom.Hint(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 0, 100, 2, 1, 2, 0)
 RESERVED = dict(BELOW, start=0, end=2 * PAGE)
 
 CASES = {

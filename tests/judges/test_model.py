@@ -5,7 +5,7 @@ from __future__ import annotations
 from suite.scenarios import model
 from tests.judges.helpers import self_tests
 
-RUN = model.SequenceRun("ext4", 40, 80, {"BUS-5/copied": "sigbus", "EOF-3": "holds"})
+RUN = model.SequenceRun("ext4", 40, 80, {"BUS-5/copied": "sigbus", "EOF-3": "holds"}, 4096)
 REPRO = ("from suite.model.machine import ModelMachine\nstate = ModelMachine(directory='/tmp')\ntry:\n"
          "    state.start(size=1, fill=1)\n    state.truncate(by='self', size=0)\nfinally:\n    state.teardown()")
 

@@ -7,24 +7,26 @@ from suite.scenarios import open as open_
 from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
-ATTEMPT = open_.MapAttempt("O_RDONLY", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 100, 100, 0)
-WRONLY = open_.MapAttempt("O_WRONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 100, 0)
-WRONLY_SHARED_WRITE = open_.MapAttempt("O_WRONLY", ("PROT_WRITE",), "MAP_SHARED", 100, 100, 0)
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
-MATRIX = open_.MapMatrix("O_RDONLY", 100, 100, 0, ((("PROT_READ",), "MAP_SHARED"), (("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE"),
+ATTEMPT = open_.MapAttempt(PAGE, "O_RDONLY", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 100, 100, 0)
+WRONLY = open_.MapAttempt(PAGE, "O_WRONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 100, 0)
+WRONLY_SHARED_WRITE = open_.MapAttempt(PAGE, "O_WRONLY", ("PROT_WRITE",), "MAP_SHARED", 100, 100, 0)
+
+MATRIX = open_.MapMatrix(PAGE, "O_RDONLY", 100, 100, 0, ((("PROT_READ",), "MAP_SHARED"), (("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE"),
                                                    ((), "MAP_PRIVATE")))
 
 ORIGINAL = pattern(3, 100)
-PRIVATE = open_.UseCase("O_RDONLY", ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE", 100, 3, 0, 100, ((0, b"zz"),), False, False)
+PRIVATE = open_.UseCase(PAGE, "O_RDONLY", ("PROT_READ", "PROT_WRITE"), "MAP_PRIVATE", 100, 3, 0, 100, ((0, b"zz"),), False, False)
 PRIVATE_SEEN = open_.UseSeen(None, returned(ORIGINAL), RETURNED_NONE, returned(b"zz" + ORIGINAL[2:]), ORIGINAL, None)
-READONLY = open_.UseCase("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, (), True, False)
+READONLY = open_.UseCase(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, (), True, False)
 READONLY_SEEN = open_.UseSeen(None, returned(ORIGINAL), None, None, ORIGINAL, None)
-CLOSED = open_.UseCase("O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 100, 3, 0, 100, ((5, b"ab"),), True, True)
+CLOSED = open_.UseCase(PAGE, "O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 100, 3, 0, 100, ((5, b"ab"),), True, True)
 STORED = ORIGINAL[:5] + b"ab" + ORIGINAL[7:]
-OTHER = pattern(open_.OTHER_FILL, open_.OTHER_SIZE)
+OTHER = pattern(open_.OTHER_FILL, CLOSED.other_size)
 CLOSED_SEEN = open_.UseSeen(None, returned(ORIGINAL), RETURNED_NONE, returned(STORED), STORED, OTHER)
 
-ADD_WRITE = open_.AddWrite(100, 3, ("PROT_READ",), 0, 100, 0, 1, ("PROT_READ", "PROT_WRITE"), 10, b"x", True)
+ADD_WRITE = open_.AddWrite(PAGE, 100, 3, ("PROT_READ",), 0, 100, 0, 1, ("PROT_READ", "PROT_WRITE"), 10, b"x", True)
 CHANGED = ORIGINAL[:10] + b"x" + ORIGINAL[11:]
 
 CASES = {

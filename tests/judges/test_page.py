@@ -6,25 +6,27 @@ from fixtures.outcome import returned
 from suite.scenarios import page
 from tests.judges.helpers import SIGBUS, self_tests
 
-RA, FA = 32, 16
-FAR = page.far_pages(RA, FA)  # 32 + 16 + 256 = 304 pages
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
-MAP = page.MapCase(3 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 0, 3 * 4096)
+RA, FA = 32, 16
+FAR = page.far_pages(RA, FA, PAGE)  # 32 + 16 + 256 = 304 pages
+
+MAP = page.MapCase(PAGE, 3 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 0, 3 * 4096)
 FRESH = page.FreshMapSeen(0, None, (), 0)
 
-TOUCH = page.TouchCase(1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 500, 7, RA, FA)
+TOUCH = page.TouchCase(PAGE, 1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 500, 7, RA, FA)
 LOADED = returned(b"\x5a")
 TOUCHED = page.TouchSeen(0, (), LOADED, ((484, 515),))
 
-WILLNEED = page.WillneedCase(1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 400, 100 * 4096 - 1, RA, FA)
+WILLNEED = page.WillneedCase(PAGE, 1000 * 4096, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 400, 100 * 4096 - 1, RA, FA)
 PREFETCHED = page.WillneedSeen(0, (), None, ((400, 499),), 0.01, 100)
 
-CONVENTIONAL = page.AdviceCase(8192, "O_RDONLY", 0, 8192, 0, 4096, False,
+CONVENTIONAL = page.AdviceCase(PAGE, 8192, "O_RDONLY", 0, 8192, 0, 4096, False,
                                ("MADV_RANDOM", "MADV_DONTNEED", "MADV_SEQUENTIAL"))
-HUGEPAGE = page.AdviceCase(8192, "O_RDONLY", 0, 8192, 0, 4096, True, ("MADV_HUGEPAGE",))
+HUGEPAGE = page.AdviceCase(PAGE, 8192, "O_RDONLY", 0, 8192, 0, 4096, True, ("MADV_HUGEPAGE",))
 ALL_ACCEPTED = page.AdviceSeen((("MADV_RANDOM", None), ("MADV_DONTNEED", None), ("MADV_SEQUENTIAL", None)))
 
-LARGE = page.LargeMapCase(64 << 30, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 0, (5,))
+LARGE = page.LargeMapCase(PAGE, 64 << 30, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 0, (5,))
 LARGE_SEEN = page.LargeMapSeen(64 << 30, 0, None, 64 << 30, 0, 0, (0, 5, (16 << 20) - 1), ())
 
 CASES = {
@@ -66,7 +68,7 @@ CASES = {
 
 
 def test_far_pages_beyond_both_windows():
-    assert page.far_pages(RA, FA) > RA + FA
+    assert page.far_pages(RA, FA, PAGE) > RA + FA
 
 
 def test_runs_compact_residency():

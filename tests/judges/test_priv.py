@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from fixtures.outcome import returned
 from suite.scenarios import priv
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
 
-PRIVATE = priv.PrivateStores(100, "O_RDONLY", ((0, b"zz"),))
-ELSEWHERE = priv.PrivateStoresElsewhere(100, "O_RDONLY", ((0, b"zz"),), "MAP_SHARED", "before")
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
+PRIVATE = priv.PrivateStores(PAGE, 100, "O_RDONLY", ((0, b"zz"),))
+ELSEWHERE = priv.PrivateStoresElsewhere(PAGE, 100, "O_RDONLY", ((0, b"zz"),), "MAP_SHARED", "before")
 ORIGINAL = pattern(17, 100)
 
-FRAMES = priv.PrivateFrames(2 * PAGE, 1, "O_RDONLY", "other", "private", (0, b"zz"))
+FRAMES = priv.PrivateFrames(PAGE, 2 * PAGE, 1, "O_RDONLY", "other", "private", (0, b"zz"))
 
-LATER = priv.LaterChange(2 * PAGE, 1, "read", 0, ("PROT_READ",), (10, b"new"), "write")
+LATER = priv.LaterChange(PAGE, 2 * PAGE, 1, "read", 0, 512, ("PROT_READ",), (10, b"new"), "write")
 FILE2 = pattern(priv.FILL, 2 * PAGE)
 OLD_PAGE1 = FILE2[PAGE:]
 NEW_PAGE1 = OLD_PAGE1[:10] + b"new" + OLD_PAGE1[13:]
 
 # Page 0 written privately, then the file changes in page 0 and in page 2.
-COPIED = priv.CopiedThenChanged(3 * PAGE, "O_RDONLY", True, ((5, b"pp"),), ((4, b"cccc", "write"), (2 * PAGE + 1, b"dd", "shared-store")))
+COPIED = priv.CopiedThenChanged(PAGE, 3 * PAGE, "O_RDONLY", True, ((5, b"pp"),), ((4, b"cccc", "write"), (2 * PAGE + 1, b"dd", "shared-store")))
 FILE3 = pattern(priv.FILL, 3 * PAGE)
 PRIVATE3 = FILE3[:5] + b"pp" + FILE3[7:]
 CHANGED3 = FILE3[:4] + b"cccc" + FILE3[8:2 * PAGE + 1] + b"dd" + FILE3[2 * PAGE + 3:]
 VIEW_SEEN = PRIVATE3[:PAGE] + CHANGED3[PAGE:]  # page 0: private copy; pages 1, 2: the file as it is now
 
-DONTNEED = priv.DontneedPrivate(3 * PAGE, "O_RDWR", ((5, b"pp"), (2 * PAGE, b"qq")), 0, 1)  # advise page 0 only
+DONTNEED = priv.DontneedPrivate(PAGE, 3 * PAGE, "O_RDWR", ((5, b"pp"), (2 * PAGE, b"qq")), 0, 1)  # advise page 0 only
 FILE_PRIVATE = FILE3[:5] + b"pp" + FILE3[7:2 * PAGE] + b"qq" + FILE3[2 * PAGE + 2:]
 AFTER_DONTNEED = FILE3[:PAGE] + FILE_PRIVATE[PAGE:]  # page 0 back to the file, page 2 keeps its change
 
@@ -71,7 +73,7 @@ def test_later_change_alternatives_named():
 
 
 def test_dontneed_alternatives_named_and_mixed_refuted():
-    both = priv.DontneedPrivate(3 * PAGE, "O_RDWR", ((5, b"pp"), (2 * PAGE, b"qq")), 0, 3)
+    both = priv.DontneedPrivate(PAGE, 3 * PAGE, "O_RDWR", ((5, b"pp"), (2 * PAGE, b"qq")), 0, 3)
     for view, alternative in ((FILE3, "file-contents"), (FILE_PRIVATE, "private-change")):
         finding = priv.judge_dontneed_private_page(both, priv.DontneedSeen(None, view))
         assert (finding.verdict, finding.alternative) == ("observed", alternative), finding

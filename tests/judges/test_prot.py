@@ -7,11 +7,13 @@ from suite.scenarios import prot
 from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, TIMEOUT, self_tests
 
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
 ORIGINAL = pattern(3, 100)
-READONLY = prot.ReadOnlyStore("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, 10, b"x", True)
+READONLY = prot.ReadOnlyStore(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, 10, b"x", True)
 TOUCHED = returned(ORIGINAL[10:11])
-NONE = prot.NoneAccess("O_RDONLY", "MAP_PRIVATE", 100, 0, 100, 10, b"x")
-KINDS = prot.SignalKinds("MAP_SHARED", 100, 3, 10, 0, "read", 0, 8192, 1, 0, "write", b"x")
+NONE = prot.NoneAccess(PAGE, "O_RDONLY", "MAP_PRIVATE", 100, 0, 100, 10, b"x")
+KINDS = prot.SignalKinds(PAGE, "MAP_SHARED", 100, 3, 10, 0, "read", 0, 8192, 1, 0, "write", b"x")
 
 CASES = {
     prot.judge_store_to_readonly_sigsegv: (READONLY, prot.ReadOnlyStoreSeen(TOUCHED, SIGSEGV, ORIGINAL), [

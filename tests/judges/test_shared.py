@@ -7,40 +7,42 @@ import signal
 from fixtures.outcome import exited, returned, signalled
 from suite.scenarios import steps
 from suite.scenarios import shared
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, TIMEOUT, self_tests
+
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
 SIZE = 100
 ORIGINAL = pattern(shared.FILL, SIZE)
 STORES = ((0, b"ab"), (1, b"cd"))
 AFTER_STORES = b"acd" + ORIGINAL[3:]
 
-CROSS = shared.CrossProcessStores(SIZE, "O_RDONLY", ("PROT_READ",), "before", "read", STORES)
+CROSS = shared.CrossProcessStores(PAGE, SIZE, "O_RDONLY", ("PROT_READ",), "before", "read", STORES)
 CROSS_SEEN = shared.CrossProcessSeen((RETURNED_NONE, RETURNED_NONE), (returned(b"ab"), returned(b"cd")))
 
-PUBLISH = shared.StoresThenPublish(SIZE, STORES, "msync", ("MS_SYNC",))
+PUBLISH = shared.StoresThenPublish(PAGE, SIZE, STORES, "msync", ("MS_SYNC",))
 
-PREAD = shared.StoresThenRead(SIZE, "O_RDONLY", "before", STORES)
+PREAD = shared.StoresThenRead(PAGE, SIZE, "O_RDONLY", "before", STORES)
 
-WRITE = shared.WriteAfterMmap(SIZE, "O_RDWR", ("PROT_READ",), "warm", False, "other", 10, b"xyz")
+WRITE = shared.WriteAfterMmap(PAGE, SIZE, "O_RDWR", ("PROT_READ",), "warm", False, "other", 10, b"xyz")
 WRITTEN = returned(3)
 
-TWO = shared.TwoMappers(2 * PAGE + 1, "O_RDONLY", ("PROT_READ",), "read", "O_RDWR", ("PROT_READ",), "read", PAGE)
+TWO = shared.TwoMappers(PAGE, 2 * PAGE + 1, "O_RDONLY", ("PROT_READ",), "read", "O_RDWR", ("PROT_READ",), "read", PAGE)
 A_FRAMES = (0x1000, 0x2000, 0x3000)
 
-FRAMES = shared.StoreFrames(2 * PAGE, "before", ((PAGE, b"z"),))
+FRAMES = shared.StoreFrames(PAGE, 2 * PAGE, "before", ((PAGE, b"z"),))
 FRAMES_SEEN = shared.StoreFramesSeen((0x10, 0x20), (0x10, 0x20), (0x10, 0x20))
 
-WRITERS = shared.ManyWriters(SIZE, ("munmap", "exit"), True, ((0, 0, b"ab"), (1, 1, b"cd")))
+WRITERS = shared.ManyWriters(PAGE, SIZE, ("munmap", "exit"), True, ((0, 0, b"ab"), (1, 1, b"cd")))
 LEFT_MUNMAP = steps.WriterLeft(RETURNED_NONE, exited(0))
 LEFT_EXIT = steps.WriterLeft(None, exited(0))
 WRITERS_SEEN = shared.AfterWritersSeen((RETURNED_NONE, RETURNED_NONE), (LEFT_MUNMAP, LEFT_EXIT), returned(AFTER_STORES))
 
-EXIT = shared.ExitWithMapping(SIZE, STORES, "_exit", 3)
+EXIT = shared.ExitWithMapping(PAGE, SIZE, STORES, "_exit", 3)
 MAPS_LINE = returned({"start": 4096, "end": 8192, "perms": "rw-s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"})
 EXITED_3 = exited(3)
 
-OVERLAP = shared.OverlappingStores(2 * PAGE, PAGE, "other", (("first", PAGE, b"ab"), ("second", PAGE + 1, b"cd")))
+OVERLAP = shared.OverlappingStores(PAGE, 2 * PAGE, PAGE, "other", (("first", PAGE, b"ab"), ("second", PAGE + 1, b"cd")))
 
 CASES = {
     shared.judge_other_process_sees_store: (CROSS, CROSS_SEEN, [

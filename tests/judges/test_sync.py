@@ -5,10 +5,12 @@ from __future__ import annotations
 from fixtures import sysctl
 from fixtures.outcome import returned
 from suite.scenarios import sync
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, self_tests
 
-MSYNC = sync.MsyncCall(100, "MAP_SHARED", 0, 100, ("MS_SYNC", "MS_ASYNC"))
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
+
+MSYNC = sync.MsyncCall(PAGE, 100, "MAP_SHARED", 0, 100, ("MS_SYNC", "MS_ASYNC"))
 
 
 def stat(dirty: int = 0, writeback: int = 0, cache: int = 1) -> dict:
@@ -17,28 +19,28 @@ def stat(dirty: int = 0, writeback: int = 0, cache: int = 1) -> dict:
 
 STORES = ((0, b"ab"),)
 STORED = b"ab" + pattern(29, 100)[2:]
-DIRTY_SYNC = sync.DirtyMsync(100, STORES, 0, 100, ("MS_SYNC",))
-DIRTY_SYNC_INVALIDATE = sync.DirtyMsync(100, STORES, 0, 100, ("MS_SYNC", "MS_INVALIDATE"))
-DIRTY_ASYNC = sync.DirtyMsync(100, STORES, 0, 100, ("MS_ASYNC",))
+DIRTY_SYNC = sync.DirtyMsync(PAGE, 100, STORES, 0, 100, ("MS_SYNC",))
+DIRTY_SYNC_INVALIDATE = sync.DirtyMsync(PAGE, 100, STORES, 0, 100, ("MS_SYNC", "MS_INVALIDATE"))
+DIRTY_ASYNC = sync.DirtyMsync(PAGE, 100, STORES, 0, 100, ("MS_ASYNC",))
 QUIET = dict(sysctl.WRITEBACK_HELD_OFF)
 BRISK = dict(sync.BRISK_FLUSHER)
 
-BEHIND = sync.BehindCache(2, 1, 1, 7, "MAP_SHARED", "other", ("MS_SYNC", "MS_INVALIDATE"))
+BEHIND = sync.BehindCache(PAGE, 2, 1, 1, 7, "MAP_SHARED", "other", ("MS_SYNC", "MS_INVALIDATE"))
 OLD = returned(pattern(31, 2 * PAGE)[PAGE:])
 NEW = returned(pattern(7, PAGE))
 BEHIND_SEEN = sync.BehindCacheSeen(None, OLD, NEW, RETURNED_NONE, NEW, NEW)
 
-ALIGNED = sync.AlignedMsync(PAGE, STORES, 0, 0, 512, ("MS_SYNC",))
-MISALIGNED = sync.AlignedMsync(PAGE, STORES, 0, 1, 512, ("MS_SYNC",))
+ALIGNED = sync.AlignedMsync(PAGE, PAGE, STORES, 0, 0, 512, ("MS_SYNC",))
+MISALIGNED = sync.AlignedMsync(PAGE, PAGE, STORES, 0, 1, 512, ("MS_SYNC",))
 
-BITS = sync.MsyncBits(100, "MAP_SHARED", 0, 100, ("MS_SYNC",), 0x8)
-NO_SYNC = sync.MsyncBits(100, "MAP_SHARED", 0, 100, ("MS_INVALIDATE",), 0)
+BITS = sync.MsyncBits(PAGE, 100, "MAP_SHARED", 0, 100, ("MS_SYNC",), 0x8)
+NO_SYNC = sync.MsyncBits(PAGE, 100, "MAP_SHARED", 0, 100, ("MS_INVALIDATE",), 0)
 
-HOLE = sync.UnmappedRange("hole", 3, (1, 2), (0, 3), 0, "MAP_SHARED", ("MS_SYNC",))
+HOLE = sync.UnmappedRange(PAGE, "hole", 3, (1, 2), (0, 3), 0, "MAP_SHARED", ("MS_SYNC",))
 
-LEFT = sync.DirtyLeft(100, STORES, False)
+LEFT = sync.DirtyLeft(PAGE, 100, STORES, False)
 
-PRIVATE = sync.PrivateMsync(100, "O_RDONLY", STORES, 0, 100, ("MS_SYNC",))
+PRIVATE = sync.PrivateMsync(PAGE, 100, "O_RDONLY", STORES, 0, 100, ("MS_SYNC",))
 PRIVATE_ORIGINAL = pattern(47, 100)
 
 CASES = {

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from fixtures.outcome import returned
 from suite.scenarios import unmap
-from suite.strategies import PAGE, pattern
+from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
+
+PAGE = 4096  # the page size the cases below are written for (a judge reads it from the case)
 
 ENTRY = {"start": 0, "end": PAGE, "perms": "rw-s", "offset": 0, "device": "fe:00", "inode": 7, "path": "/f"}
 MAPPED = returned(ENTRY)
 
-AFTER = unmap.AfterMunmap("O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, 100, ((0, "read"), (4095, "write")))
+AFTER = unmap.AfterMunmap(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_SHARED", 100, 3, 0, 100, 100, ((0, "read"), (4095, "write")))
 
 ORIGINAL = pattern(3, 100)
-STORES = unmap.StoresThenMunmap(100, 3, 0, 100, ((5, b"ab"),), "child")
+STORES = unmap.StoresThenMunmap(PAGE, 100, 3, 0, 100, ((5, b"ab"),), "child")
 STORED = ORIGINAL[:5] + b"ab" + ORIGINAL[7:]
 
 CONTENT = pattern(3, 3 * PAGE)
-PARTIAL = unmap.PartialMunmap("O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 3 * PAGE, 3, 0, 3, 1, 1, PAGE)
+PARTIAL = unmap.PartialMunmap(PAGE, "O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 3 * PAGE, 3, 0, 3, 1, 1, PAGE)
 PAGES = [returned(CONTENT[i * PAGE:(i + 1) * PAGE]) for i in range(3)]
 PARTIAL_SEEN = unmap.PartialMunmapSeen(None, ("rw-s",) * 3, (MAPPED, RETURNED_NONE, MAPPED), (PAGES[0], SIGSEGV, PAGES[2]),
                                        (RETURNED_NONE, SIGSEGV, RETURNED_NONE))
 
-UNALIGNED = unmap.UnalignedMunmap("O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 3, 0, 100, 1, 100)
+UNALIGNED = unmap.UnalignedMunmap(PAGE, "O_RDONLY", ("PROT_READ",), "MAP_PRIVATE", 100, 3, 0, 100, 1, 100)
 BEFORE = dict(ENTRY, perms="r--p")
 
 CASES = {

@@ -1,0 +1,5 @@
+import sys
+
+from bundle.build import main
+
+sys.exit(main())

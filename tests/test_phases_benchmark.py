@@ -1,0 +1,68 @@
+"""benchmarks/phases.py: its figures have the columns and parts it promises, and its phases account for the wall time.
+
+No timing is asserted: the accounting checks hold whatever the machine's speed (each phase is a stretch of one
+clock, CLOCK_MONOTONIC, shared by every process; the phases of a claim test are consecutive stretches of its
+wall time, so they are never negative and add up to it, up to float rounding).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.phases import PHASES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ROUNDING = 1e-6  # seconds: float sums of a few hundred stretches
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "phases.py"), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_one_claim_accounted_for(tmp_path):
+    out = tmp_path / "phases.json"
+    done = run_benchmark("--target-dir", str(tmp_path), "-k", "EOF-1", "--out", str(out), "--floor-samples", "5",
+                         "--hypothesis-profile", "kernel-smoke")  # one drawn example (and the explicit ones)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split() == ["claim", "ex", "wall", "ms/ex", "xfork", "fk/ex", *PHASES]
+    assert lines[2].split()[0] == "EOF-1" and lines[3].startswith("total (1 claims)")
+    assert any(line.startswith("floors (ms; 5 samples each") for line in lines)
+    assert any(line.startswith("cost per example: ") for line in lines)
+
+    figures = json.loads(out.read_text())
+    [row] = figures["claims"]
+    assert row["claim"] == "EOF-1" and row["verdicts"] == ["holds"]
+    assert row["examples"] >= row["judged"] >= 1
+    assert row["fork_count"] >= row["examples"]  # each EOF-1 example reads its page's tail in a fork child
+    assert all(row[phase] >= -ROUNDING for phase in PHASES), row
+    assert abs(sum(row[phase] for phase in PHASES) - row["wall"]) < ROUNDING, row
+    assert row["forks"] > 0 and row["child"] > 0 and row["files"] > 0 and row["judge"] > 0
+
+    run = figures["run"]
+    assert all(seconds >= -ROUNDING for seconds in run["pieces"].values()), run
+    assert run["unaccounted"] >= -ROUNDING
+    assert abs(run["pieces"]["claim tests"] - row["wall"]) < ROUNDING
+    floors = figures["floors"]
+    assert floors["samples"] == 5 and set(floors["measured"]) == {"before", "after"}
+    assert all(measured["hypothesis_examples"] >= 5 for measured in floors["measured"].values())
+    assert set(floors["probe_split"]) == {"create", "call", "close"}
+
+
+def test_parallel_run_refused():
+    done = run_benchmark("-n", "2")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "phases.py: -n: the split is per process, so the suite runs serially here (no xdist options)"]
+
+
+def test_suite_usage_error_is_pytests_one_line(tmp_path):
+    missing = tmp_path / "missing"
+    done = run_benchmark("--target-dir", str(missing))
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines() == [f"ERROR: target directory {missing} does not exist"]
