@@ -17,8 +17,8 @@ import pytest
 from harness.catalog import Claim, catalog
 from harness.targets import is_worker
 
-LIST_TESTS = "pytest -c tox.ini suite --collect-only -q"
-LIST_CLAIMS = "pytest -c tox.ini suite --list-claims"
+LIST_TESTS = "./mmapconf suite --collect-only -q"  # the README's entry point
+LIST_CLAIMS = "./mmapconf suite --list-claims"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

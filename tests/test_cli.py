@@ -186,8 +186,8 @@ def test_selection_that_matches_no_claim_says_how_to_list_them(workers):
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's status, kept
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
-        "mmapconf: -k 'NOSUCH' selects no test; `pytest -c tox.ini suite --collect-only -q` lists the tests, "
-        "`pytest -c tox.ini suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
+        "mmapconf: -k 'NOSUCH' selects no test; `./mmapconf suite --collect-only -q` lists the tests, "
+        "`./mmapconf suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
         "--claim claim IDs only)"]
 
 
@@ -246,7 +246,7 @@ def test_claim_globs_select_every_claim_they_match(t_dir, patterns, chosen):
 
 def test_claim_that_names_no_claim_is_refused_before_the_run(target_dir):
     assert_refused_before_the_run(run_suite("--claim", "SYNC-4", "--claim", "NOSUCH-*", f"--target-dir={target_dir}"),
-                                  "--claim NOSUCH-*: no claim ID matches; `pytest -c tox.ini suite --list-claims` "
+                                  "--claim NOSUCH-*: no claim ID matches; `./mmapconf suite --list-claims` "
                                   "lists them")
 
 
@@ -254,8 +254,8 @@ def test_claims_that_select_no_test_say_how_to_list_them(t_dir):
     result = run_suite("--claim", "SYNC-4", "-k", "EOF", f"--target-dir={t_dir}")
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
     assert result.stderr.strip().splitlines() == [
-        "mmapconf: -k 'EOF' --claim 'SYNC-4' selects no test; `pytest -c tox.ini suite --collect-only -q` lists the "
-        "tests, `pytest -c tox.ini suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
+        "mmapconf: -k 'EOF' --claim 'SYNC-4' selects no test; `./mmapconf suite --collect-only -q` lists the "
+        "tests, `./mmapconf suite --list-claims` the claims (-k matches claim IDs, topics and test names, "
         "--claim claim IDs only)"]
 
 
