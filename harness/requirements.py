@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 from fixtures import capabilities
-from fixtures.libc import PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,11 @@ class Requirement:
 
 
 REQUIREMENTS = {requirement.name: requirement for requirement in (
-    Requirement("base-page-files", f"its test draws file sizes and offsets in {PAGE_SIZE >> 10} KiB pages and "
-                                   f"writes its files", capabilities.huge_page_files),
     Requirement("writable-file", "its test opens its file for writing or writes it", capabilities.read_only_image),
+    Requirement("file-write", "its test writes its file with write() or pwrite()", capabilities.write_refused),
+    # Where it is lacking, an example whose file (made by Workspace) ends inside a page is rejected.
+    Requirement("partial-page-files", "its test gives a file a size that is not a whole number of pages (an EOF "
+                                      "inside a page)", capabilities.partial_pages_refused),
     Requirement("writable-shared-mapping", "its test maps its file, opened O_RDWR, with MAP_SHARED",
                 capabilities.shared_mapping_refused),
     # Examples that map with PROT_EXEC are rejected where it is lacking (Workspace.ensure_executable).
@@ -65,7 +66,7 @@ def lacking(run_dir: Path, fs: dict) -> dict[str, str]:
     for requirement in REQUIREMENTS.values():
         try:
             reason = requirement.probe(run_dir, fs)
-        except OSError as error:  # its scratch file: hugetlbfs refuses sizes and write()s that are not whole huge pages
+        except OSError as error:
             reason = f"its probe fails here with {errno.errorcode.get(error.errno, error.errno)} ({error.strerror})"
         if reason:
             lacks[requirement.name] = reason

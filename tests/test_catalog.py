@@ -56,7 +56,7 @@ def test_requirements_parse_and_reach_the_report():
     ({"sources": [{"seed": "000.txt", "quote": "x"}]}, "not a seed file name"),
     ({"sources": [{"seed": "000_e9e52d674002bb12.txt", "quote": "x" * 201}]}, "at most 200"),
     ({"sources": [{"seed": "000_e9e52d674002bb12.txt"}]}, "exactly 'seed' and 'quote'"),
-    ({"requires": ["a-fast-disk"]}, "'requires' names a-fast-disk, not one of base-page-files, writable-file"),
+    ({"requires": ["a-fast-disk"]}, "'requires' names a-fast-disk, not one of writable-file, file-write"),
 ])
 def test_bad_entry_is_rejected(changes, message):
     with pytest.raises(CatalogError, match=message):

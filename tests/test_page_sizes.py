@@ -1,7 +1,8 @@
 """Every claim's cases fit the page size they are drawn at, on this host whatever its own page size: each explicit
-example and a sample of each strategy, built at 4, 16 and 64 KiB pages (arm64's and ppc64le's), stays inside the
-mapping and the file it describes (PagedCase.check, which suite.strategies.draw_case applies in real runs too).
-Nothing is mapped: a claim test runs up to where its case is drawn, against a target that only says its page size."""
+example and a sample of each strategy, built at 4, 16 and 64 KiB pages (arm64's and ppc64le's) and at 2 MiB
+(hugetlbfs's), stays inside the mapping and the file it describes (PagedCase.check, which
+suite.strategies.draw_case applies in real runs too). Nothing is mapped: a claim test runs up to where its case is
+drawn, against a target that only says its page size."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from suite.scenarios.bus import PrivateTruncated
 from suite.scenarios.case import CaseError, PagedCase
 from suite.strategies import PageRelative
 
-PAGE_SIZES = (4096, 16384, 65536)
+PAGE_SIZES = (4096, 16384, 65536, 2 << 20)  # and hugetlbfs's 2 MiB pages
 SAMPLES = 12  # cases drawn per claim test and page size
 # Claim tests whose cases do not involve their target's page size: they take a ``case`` drawn without one.
 PAGE_FREE = {

@@ -18,7 +18,7 @@ from harness.catalog import catalog
 from harness.requirements import REQUIREMENTS, lacking
 from harness.targets import Target
 
-READ_ONLY_IMAGE = {"type": "squashfs", "mount_type": "squashfs", "block_size": 4096, "noexec": False,
+READ_ONLY_IMAGE = {"type": "squashfs", "mount_type": "squashfs", "block_size": 4096, "noexec": False, "page_size": 4096,
                    "provisioned": {"name": "squashfs", "read_only": True}}
 
 
@@ -29,29 +29,25 @@ def test_every_requirement_says_what_a_test_needs_and_names_its_probe():
         assert callable(requirement.probe) and requirement.probe.__module__ == "fixtures.capabilities"
 
 
-def test_every_claim_requires_base_page_files():
-    # hugetlbfs made every claim unsupported; each claim says so until its test handles whole huge-page files
-    assert [claim.id for claim in catalog().claims if "base-page-files" not in claim.requires] == []
+def test_the_claims_whose_files_end_inside_a_page_or_are_written_say_so():
+    """hugetlbfs lacks both: these claims are unsupported there, the others run in whole huge pages."""
+    claims = {claim.id: claim.requires for claim in catalog().claims}
+    assert {"EOF-1", "EOF-3", "BUS-3", "SEED-1"} <= {c for c, requires in claims.items() if "partial-page-files" in requires}
+    assert {"SHARED-4", "PRIV-4/read", "EOF-7"} <= {c for c, requires in claims.items() if "file-write" in requires}
+    assert not {"file-write", "partial-page-files"} & set(claims["SHARED-1"] + claims["GEOM-2"])
 
 
 def test_a_local_directory_meets_the_file_requirements_and_the_probes_leave_no_file(tmp_path):
     lacks = lacking(tmp_path, fs_identity(str(tmp_path)).as_dict())
-    assert not {"base-page-files", "writable-file", "writable-shared-mapping", "sparse-files"} & set(lacks)
+    assert not {"writable-file", "file-write", "partial-page-files", "writable-shared-mapping", "sparse-files"} & set(lacks)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_read_only_image_lacks_what_needs_a_written_file_and_nothing_is_made_there():
     lacks = lacking(Path("/nonexistent"), READ_ONLY_IMAGE)
-    for name in ("writable-file", "writable-shared-mapping", "page-cache-evictable", "writeback-observable",
-                 "backing-device", "sparse-files"):
+    for name in ("writable-file", "file-write", "partial-page-files", "writable-shared-mapping", "page-cache-observable",
+                 "page-cache-evictable", "writeback-observable", "backing-device", "sparse-files"):
         assert lacks[name] == "squashfs is a read-only filesystem image"
-
-
-def test_hugetlbfs_lacks_base_page_files_and_says_how_big_its_pages_are():
-    assert capabilities.huge_page_files(Path("/d"), {"type": "hugetlbfs", "block_size": 2 << 20}) == (
-        "hugetlbfs: its files are whole 2 MiB pages, sized by ftruncate() and filled through mappings only "
-        "(no write())")
-    assert capabilities.huge_page_files(Path("/d"), {"type": "ext4", "block_size": 4096}) is None
 
 
 def test_a_noexec_mount_lacks_exec_allowed(tmp_path):

@@ -5,7 +5,7 @@ size, Target.page_size: its files' mapping granularity). Each case type's ``chec
 what its scenario needs there (an access inside the mapping and the file it speaks of, a page index inside the
 range it indexes, ...), through the same derived quantities the scenario uses. suite.strategies.draw_case() checks
 every case a claim test runs, drawn or explicit, so a case that does not fit its page size is an error before
-anything is mapped, never a verdict; tests/test_page_sizes.py checks them at 4, 16 and 64 KiB pages.
+anything is mapped, never a verdict; tests/test_page_sizes.py checks them at 4, 16 and 64 KiB and 2 MiB pages.
 """
 
 from __future__ import annotations

@@ -269,7 +269,7 @@ def increment_locked(path: str, lock: str, fcntl_range: str, at: int, count: int
     """In a worker: open and map the file itself, wait at the start gate, then ``count`` locked increments."""
     fd = os.open(path, os.O_RDWR)
     try:
-        length = at + 8
+        length = libc.round_up(at + 8, libc.file_page_size(path))  # munmap() of a huge page takes all of it
         addr = libc.checked("mmap", libc.mmap(None, length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0))
         span = (8, at, os.SEEK_SET) if fcntl_range == "counter" else (0, 0, os.SEEK_SET)
         if os.read(gate, 1) != b"g":

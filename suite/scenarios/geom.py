@@ -83,7 +83,7 @@ def call_mmap(workspace: Workspace, call: MmapCall) -> MmapCallSeen:
             perms = None
             if result.ok:
                 perms = (steps.maps_entry(result.value) or {}).get("perms")
-                libc.checked("munmap", libc.munmap(result.value, max(call.length, 1)))
+                libc.checked("munmap", libc.munmap(result.value, call.round_up(max(call.length, 1))))
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -195,7 +195,7 @@ def call_mmap_raw(workspace: Workspace, call: FailingCall) -> RawSeen:
             addr = None if base is None else base + call.addr_delta
             result = libc.mmap(addr, call.length, bits(call.prot, PROT_BITS), bits(call.flags, FLAG_BITS), fd, call.offset)
             if result.raw not in (libc.MAP_FAILED, 0) and steps.maps_entry(result.raw) is not None:
-                libc.munmap(result.raw, max(call.length, 1))
+                libc.munmap(result.raw, call.round_up(max(call.length, 1)))
                 raise RuntimeError(f"set-up: the {call.failure} call meant to fail mapped {result.raw:#x}")
         finally:
             if base is not None:
@@ -353,7 +353,7 @@ def map_fixed(workspace: Workspace, case: FixedMap) -> FixedMapSeen:
         finally:
             libc.checked("munmap", libc.munmap(base, size))
             if result is not None and result.ok and result.value != addr:
-                libc.munmap(result.value, case.length)
+                libc.munmap(result.value, case.round_up(case.length))
     returned = result.value - addr if result.ok else result.errno_name
     return FixedMapSeen(returned, file_identity, old_identity, entry, below, above, loads)
 
@@ -427,7 +427,7 @@ def map_with_hints(workspace: Workspace, case: Hint) -> HintSeen:
             hint = hole + case.at_page * case.page_size
             free = libc.mmap(hint, case.length, prot, flags, fd, case.offset)
             if free.ok:
-                libc.checked("munmap", libc.munmap(free.value, case.length))
+                libc.checked("munmap", libc.munmap(free.value, case.round_up(case.length)))
         finally:
             release_fence(hole, case.hole_pages, case.page_size)
         occupied_base = reserve(case.occupied_pages, case.page_size)
@@ -437,7 +437,7 @@ def map_with_hints(workspace: Workspace, case: Hint) -> HintSeen:
             occupied = libc.mmap(hint, case.length, prot, flags, fd, case.offset)
             after = relative(steps.maps_entry(hint), occupied_base)
             if occupied.ok:
-                libc.checked("munmap", libc.munmap(occupied.value, case.length))
+                libc.checked("munmap", libc.munmap(occupied.value, case.round_up(case.length)))
         finally:
             libc.checked("munmap", libc.munmap(occupied_base, case.occupied_pages * case.page_size))
     return HintSeen(free.errno_name, free.ok and free.value == hole + case.at_page * case.page_size,

@@ -46,7 +46,7 @@ def try_map(workspace: Workspace, attempt: MapAttempt) -> MapOutcome:
         with workspace.opened(path, attempt.open_mode) as fd:
             result = libc.mmap(None, attempt.length, bits(attempt.prot, PROT_BITS), MAP_TYPES[attempt.flags], fd, attempt.offset)
             if result.ok:
-                libc.checked("munmap", libc.munmap(result.value, attempt.length))
+                libc.checked("munmap", libc.munmap(result.value, attempt.round_up(attempt.length)))
     return MapOutcome(result.errno_name)
 
 
@@ -95,7 +95,7 @@ def try_map_each(workspace: Workspace, matrix: MapMatrix) -> MatrixSeen:
             for prot, flags in matrix.combos:
                 result = libc.mmap(None, matrix.length, bits(prot, PROT_BITS), MAP_TYPES[flags], fd, matrix.offset)
                 if result.ok:
-                    libc.checked("munmap", libc.munmap(result.value, matrix.length))
+                    libc.checked("munmap", libc.munmap(result.value, matrix.round_up(matrix.length)))
                 errnos.append(result.errno_name)
     return MatrixSeen(tuple(errnos))
 
@@ -128,8 +128,9 @@ class UseCase(_Mapped):
 
     @property
     def other_size(self) -> int:
-        """Bytes in the file that takes over a closed fd number (reuse_fd): an edge size, so read-only images hold it."""
-        return self.page_size - 1
+        """Bytes in the file that takes over a closed fd number (reuse_fd): a whole page, an edge size (read-only
+        images hold it) that hugetlbfs can make too."""
+        return self.page_size
 
     def check(self) -> None:
         super().check()
@@ -199,7 +200,7 @@ def map_and_use(workspace: Workspace, case: UseCase) -> UseSeen:
                 file_after = path.read_bytes()
                 other_after = other.read_bytes() if other_fd is not None else None
             finally:
-                libc.checked("munmap", libc.munmap(result.value, case.length))
+                libc.checked("munmap", libc.munmap(result.value, case.round_up(case.length)))
         finally:
             for leftover in (fd, other_fd):
                 if leftover is not None:
@@ -342,7 +343,7 @@ def mprotect_add_write(workspace: Workspace, case: AddWrite) -> AddWriteSeen:
                 store = probe(steps.write, addr + case.store_at, case.data)
                 file_after = path.read_bytes()
             finally:
-                libc.checked("munmap", libc.munmap(addr, case.length))
+                libc.checked("munmap", libc.munmap(addr, case.round_up(case.length)))
         finally:
             if fd is not None:
                 os.close(fd)

@@ -383,7 +383,7 @@ def _advise_each(path: str, case: AdviceCase) -> tuple:
             _read_pages(where, case.page_count(case.advise_length), case.page_size)
         return tuple((name, libc.madvise(where, case.advise_length, ADVICE[name]).errno_name) for name in case.advice)
     finally:
-        steps.unmap(addr, case.length)
+        steps.unmap(addr, case.round_up(case.length))
 
 
 def advise(workspace: Workspace, case: AdviceCase) -> AdviceSeen:

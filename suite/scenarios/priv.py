@@ -261,12 +261,16 @@ def far_pages(page_size: int) -> int:
     whole folio, up to a PMD; neither crosses a PMD. A page the pages of one PMD away is never mapped by a fault on
     another page: this host's PMD (THP's hpage_pmd_size: 2 MiB on x86-64, 32 MiB on arm64 with 16 KiB pages) at its
     own page size, else a page table's worth of 8-byte entries (page_size / 8: 512 pages of 4 KiB). The scenario
-    also checks /proc/self/pagemap that the page is absent before the change."""
-    if page_size == libc.PAGE_SIZE:
-        try:
-            return max(1, int(PMD_SIZE.read_text()) // page_size)
-        except (OSError, ValueError):
-            pass
+    also checks /proc/self/pagemap that the page is absent before the change. A page of a PMD or more (hugetlbfs)
+    is one fault's whole reach: hugetlb_fault() maps the page it faults and nothing around it."""
+    try:
+        pmd = int(PMD_SIZE.read_text())
+    except (OSError, ValueError):
+        pmd = None
+    if pmd and page_size >= pmd:
+        return 1
+    if pmd and page_size == libc.PAGE_SIZE:
+        return max(1, pmd // page_size)
     return page_size // 8
 
 

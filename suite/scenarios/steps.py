@@ -35,7 +35,7 @@ def map_file(path: str, mode: str, length: int, prot: tuple[str, ...], flags: st
 
 def mapped(path: str, mode: str, length: int, prot: tuple[str, ...], flags: str, offset: int = 0) -> libc.Mapping:
     """``map_file`` for this process's own use: a Mapping (byte access through its memoryview, unmapped on exit)."""
-    return libc.Mapping(map_file(path, mode, length, prot, flags, offset), length)
+    return libc.Mapping(map_file(path, mode, length, prot, flags, offset), length, libc.file_page_size(path))
 
 
 def unmap(addr: int, length: int) -> None:
