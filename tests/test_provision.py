@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -77,7 +78,8 @@ def test_measuring_what_a_filesystem_lacks_leaves_nothing_mapped_even_on_hugetlb
     assert lacks["file-write"] == "pwrite() of one byte into a file fails here with EINVAL"
     assert lacks["partial-page-files"] == (f"ftruncate() of a file to 1 byte fails here with EINVAL: its files are "
                                            f"whole pages of {made[0].facts['huge_page_size'] >> 10} KiB")
-    assert lacks["page-cache-observable"] == "cachestat(2) of a file here fails with EOPNOTSUPP"
+    refused = errno.errorcode[errno.EOPNOTSUPP]
+    assert lacks["page-cache-observable"] == f"cachestat(2) of a file here fails with {refused}"
     assert lacks["page-cache-evictable"].startswith("whether its pages were evicted cannot be seen: cachestat(2)")
     assert not {"writable-file", "writable-shared-mapping", "sparse-files", "exec-allowed"} & set(lacks)
 
