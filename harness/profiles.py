@@ -15,6 +15,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import InvalidArgument
 from hypothesis.internal.conjecture import providers
@@ -23,6 +24,8 @@ from hypothesis.internal.constants_ast import Constants
 from harness.catalog import ROOT
 
 set_hypothesis_home_dir(ROOT / ".hypothesis")
+# Named, not inherited: Hypothesis' defaults keep no database when it thinks it runs in CI (tox's variables too).
+_DATABASE = DirectoryBasedExampleDatabase(ROOT / ".hypothesis" / "examples")
 
 # Examples come from the strategies and the seed alone. Hypothesis would also draw literals it reads from the
 # source of every loaded module of the checkout (harness, fixtures, suite): a derandomized run's examples, and
@@ -47,9 +50,9 @@ _COMMON = dict(
 _KERNEL_MATRIX = dict(_COMMON, derandomize=True, database=None,
                       phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target))
 PROFILES = {
-    "dev": dict(max_examples=40, **_COMMON),
+    "dev": dict(max_examples=40, database=_DATABASE, **_COMMON),
     "ci": dict(max_examples=40, derandomize=True, database=None, **_COMMON),
-    "thorough": dict(max_examples=500, **_COMMON),
+    "thorough": dict(max_examples=500, database=_DATABASE, **_COMMON),
     "kernel-matrix": dict(max_examples=3, **_KERNEL_MATRIX),
     "kernel-smoke": dict(max_examples=1, **_KERNEL_MATRIX),
 }

@@ -291,9 +291,8 @@ def test_last_failed_reruns_only_the_failure(tmp_path, t_dir):
 
 
 def test_pytest_cache_and_hypothesis_files_are_in_the_checkout(tmp_path):
-    # Without tox's TOX_ENV_DIR (with it pytest keeps its cache in the tox environment, also in the checkout) and CI
-    # (with it Hypothesis' default settings keep no example database, and the dev profile inherits that).
-    env = {name: value for name, value in os.environ.items() if name not in ("TOX_ENV_DIR", "CI")}
+    # Without tox's TOX_ENV_DIR, with which pytest keeps its cache in the tox environment (also in the checkout).
+    env = {name: value for name, value in os.environ.items() if name != "TOX_ENV_DIR"}
     env["PYTHONPATH"] = str(ROOT)
     shown = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), "--cache-show"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
