@@ -160,6 +160,8 @@ def store_then_munmap(workspace: Workspace, case: StoresThenMunmap) -> FileAfter
                 stores = probe(store_all, addr, case.stores)
             finally:
                 munmap_errno = unmap_errno(addr, case.length)
+                if munmap_errno is not None:  # (hugetlbfs: a length of part of a huge page) the mapping must still go
+                    libc.munmap(addr, case.round_up(case.length))
         exists = path.exists()
         size = os.stat(path).st_size if exists else None
         content = path.read_bytes() if exists else None
