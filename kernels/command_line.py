@@ -1,7 +1,8 @@
 """python -m kernels: the suite, unchanged, under other Linux kernels in QEMU guests, and one matrix.
 
-The command line: which kernels (``--kernel``), filesystems (``--fs``), Hypothesis profile, time limits and
-accelerator; anything after ``--`` goes to pytest in every run. ``--help`` lists every option.
+The command line: which architectures (``--arch``) and kernels (``--kernel``), filesystems (``--fs``), Hypothesis
+profile, time limits and accelerator; anything after ``--`` goes to pytest in every run. ``--help`` lists every
+option.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from hypothesis import settings
 from fixtures import provision
 from harness import profiles  # noqa: F401  (registers the profiles --profile names)
 from kernels import CHECKOUT
+from kernels.architectures import ARCHITECTURES, DEFAULT_ARCH, Architecture
 from kernels.packages import DEFAULT_CACHE, PACKAGE_RE, SERIES_RE
 
-DEFAULT_KERNELS = ("6.1", "6.12")
 DEFAULT_PROFILE = "kernel-matrix"
 # pytest options the runner sets itself (per run): a user giving them would break the matrix.
 RESERVED = ("--fs", "--target-dir", "--report", "--report-html", "--hypothesis-profile", "-n", "--numprocesses")
@@ -59,15 +60,19 @@ def parser() -> _Parser:
     p = _Parser(prog="python -m kernels", description=__doc__.splitlines()[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Anything after -- goes to pytest in every run (e.g. -- -k 'BUS or SYNC').")
+    p.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
+                   help=f"guest architectures (default {DEFAULT_ARCH}; 'all': every one): " + "; ".join(
+                       f"{a.name} ({a.describe()}; kernels {', '.join(a.default_series)}; filesystems "
+                       f"{', '.join(a.default_fs) if a.default_fs else 'all'})" for a in ARCHITECTURES.values()))
     p.add_argument("--kernel", action="append", default=[], metavar="SPEC",
-                   help="a guest kernel: a Debian series (6.1, 6.12: the newest generic -amd64 package in the apt "
-                        "sources), a package name (linux-image-6.1.0-56-amd64) or a .deb file; repeatable "
-                        f"(default: {' and '.join(DEFAULT_KERNELS)})")
+                   help="a guest kernel: a Debian series (6.1, 6.12: the newest generic package of each --arch's "
+                        "flavour in the apt sources), a package name (linux-image-6.1.0-56-amd64) or a .deb file; "
+                        "repeatable (default: each architecture's kernels, listed under --arch)")
     p.add_argument("--host", action=argparse.BooleanOptionalAction, default=True,
                    help="run the suite on the host too, its kernel beside the guests' (default; --no-host: guests only)")
     p.add_argument("--fs", action="append", default=[], metavar="NAME[,NAME...]",
-                   help="filesystems every run provisions (default: all the suite knows; a kernel that lacks one "
-                        "reports it unsupported)")
+                   help="filesystems every run provisions ('all': every one the suite knows; a kernel that lacks "
+                        "one reports it unsupported; default: each architecture's, listed under --arch)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME",
                    help=f"Hypothesis profile of every run (default {DEFAULT_PROFILE}; kernel-smoke: one example per claim)")
     p.add_argument("--timeout", type=_positive, default=7200, metavar="S",
@@ -89,9 +94,10 @@ def parser() -> _Parser:
 
 @dataclass
 class Options:
-    kernels: list[str]
+    architectures: list[Architecture]
+    kernel_specs: list[str]  # empty: each architecture's default series
     host: bool
-    fs: list[str]
+    fs: list[str] | None  # None: each architecture's default filesystems
     profile: str
     timeout: float
     boot_timeout: float
@@ -102,10 +108,19 @@ class Options:
     keep: bool
     pytest_args: list[str] = field(default_factory=list)
 
+    def kernels(self, arch: Architecture) -> list[str]:
+        return self.kernel_specs or list(arch.default_series)
+
+    def filesystems(self, arch: Architecture | None) -> list[str]:
+        """What a run provisions: --fs, else its architecture's default set (the host's run: every one)."""
+        if self.fs is not None:
+            return self.fs
+        return list(arch.default_fs) if arch is not None and arch.default_fs else matrix_filesystems(["all"])
+
 
 def matrix_filesystems(values: list[str]) -> list[str]:
-    """--fs values -> filesystem names; 'all' (the default) is every filesystem the suite knows (a guest's kernel
-    may provide one the host's lacks)."""
+    """--fs values -> filesystem names; 'all' is every filesystem the suite knows (a guest's kernel may provide
+    one the host's lacks)."""
     names = [n.strip() for value in values for n in value.split(",") if n.strip()] or ["all"]
     known = list(provision.FILESYSTEMS)
     expanded = []
@@ -115,6 +130,15 @@ def matrix_filesystems(values: list[str]) -> list[str]:
     if unknown:
         raise UsageError(f"unknown filesystem {', '.join(dict.fromkeys(unknown))} (known: {', '.join(known)})")
     return list(dict.fromkeys(expanded))
+
+
+def parse_architectures(values: list[str]) -> list[Architecture]:
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()] or [DEFAULT_ARCH]
+    expanded = [n for name in names for n in (ARCHITECTURES if name == "all" else [name])]
+    unknown = [n for n in expanded if n not in ARCHITECTURES]
+    if unknown:
+        raise UsageError(f"unknown architecture {', '.join(dict.fromkeys(unknown))} (known: {', '.join(ARCHITECTURES)}, all)")
+    return [ARCHITECTURES[n] for n in dict.fromkeys(expanded)]
 
 
 def parse(argv: list[str]) -> Options:
@@ -127,12 +151,14 @@ def parse(argv: list[str]) -> Options:
         settings.get_profile(args.profile)
     except Exception:
         raise UsageError(f"unknown Hypothesis profile {args.profile!r} (kernel-matrix, kernel-smoke, ci, dev, thorough)") from None
-    kernels = list(dict.fromkeys(args.kernel)) or list(DEFAULT_KERNELS)
+    architectures = parse_architectures(args.arch)
+    kernels = list(dict.fromkeys(args.kernel))
     for spec in kernels:
         if not (spec.endswith(".deb") or SERIES_RE.match(spec) or PACKAGE_RE.match(spec)):
             raise UsageError(f"--kernel {spec}: give a series (6.1, 6.12), a package (linux-image-6.1.0-56-amd64) or a .deb file")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or CHECKOUT / "reports" / "out" / f"kernel-matrix-{stamp}"
-    return Options(kernels=kernels, host=args.host, fs=matrix_filesystems(args.fs), profile=args.profile,
+    return Options(architectures=architectures, kernel_specs=kernels, host=args.host,
+                   fs=matrix_filesystems(args.fs) if args.fs else None, profile=args.profile,
                    timeout=args.timeout, boot_timeout=args.boot_timeout, accel=args.accel, jobs=args.jobs,
                    cache=args.cache.resolve(), out=out.resolve(), keep=args.keep, pytest_args=pytest_args)

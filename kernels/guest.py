@@ -1,6 +1,8 @@
 """A guest: one QEMU boot of a kernel with its shares and scratch disk, and the accelerator it runs under.
 
-The guest gets the host's root (read-only), a results share, the kernel's
+The guest gets a root (read-only: the host's own, or for another architecture
+its userland, kernels/userland.py), host directories it sees at the same path
+(a foreign guest's checkout and pinned packages), a results share, the kernel's
 modules and two spare 9p shares, ``mmapconf-9p-cache-none`` and
 ``mmapconf-9p-cache-mmap``, that fixtures/provision.py mounts as the
 ``9p-cache-*`` filesystems; its scratch disk is a sparse ext4 image.
@@ -9,7 +11,7 @@ Measured here (2 host CPUs, /dev/kvm present): KVM cannot run these kernels
 (6.12: "KVM internal error. Suberror: 1", an emulation failure in the kernel's
 decompressor; 6.1: no output at all), so guests run under TCG
 (``-accel tcg,thread=multi -cpu max``), about 7 s from QEMU's start to the
-first command on the guest's root.
+first command on the guest's root. Other architectures always run under TCG.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import Callable
 
 from fixtures.commands import run_tool
 from kernels import VMError
-from kernels.initramfs import MARKER, MODULES_TAG, RESULTS_TAG, ROOT_TAG, cpio
-from kernels.packages import BUSYBOX, QEMU, Kernel
+from kernels.architectures import Architecture
+from kernels.initramfs import MARKER, MODULES_TAG, RESULTS_TAG, ROOT_TAG, cpio, same_path_tag
+from kernels.packages import BUSYBOX, Kernel
 from kernels.processes import ProcessLedger
 
 # Empty host directories the guest's fixtures/provision.py mounts as its 9p-cache-* filesystems (tag mmapconf-<name>).
@@ -47,10 +50,11 @@ def kvm_usable() -> str | None:
     return None
 
 
-def accel_args(accel: str) -> list[str]:
+def machine_args(arch: Architecture, accel: str) -> list[str]:
+    """-machine, -accel and -cpu: KVM with the host's CPU, or TCG with the architecture's CPU model."""
     if accel == "kvm":
-        return ["-accel", "kvm", "-cpu", "host"]
-    return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        return ["-machine", arch.qemu_machine, "-accel", "kvm", "-cpu", "host"]
+    return ["-machine", arch.qemu_machine, "-accel", "tcg,thread=multi", *(["-cpu", arch.tcg_cpu] if arch.tcg_cpu else [])]
 
 
 # --- a guest ----------------------------------------------------------------------------------------
@@ -59,10 +63,13 @@ def accel_args(accel: str) -> list[str]:
 class Guest:
     """One boot of a kernel: its shares and disk in a directory of the run, its QEMU command line."""
 
+    arch: Architecture
     kernel: Kernel
     initramfs: Path
     directory: Path  # results/, shares, scratch disk, console log
     marker: str
+    root: Path = Path("/")  # the guest's root: the host's, or a foreign userland
+    same_path: tuple[Path, ...] = ()  # host directories the guest sees at the same path (initramfs.same_path_tag)
     accel: str = "tcg"
     memory_mb: int = 3072
     cpus: int = 1  # 2 vCPUs under multi-threaded TCG: a 6.12 boot panicked on a stale int3 from text patching
@@ -89,19 +96,23 @@ class Guest:
                  str(self.disk), error=VMError, timeout=600)
 
     def argv(self) -> list[str]:
+        bus = self.arch.virtio_bus
         share = lambda tag, path, ro: [  # noqa: E731
             "-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap{',readonly=on' if ro else ''}",
-            "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
-        argv = [QEMU, "-name", self.marker, "-machine", "pc", *accel_args(self.accel),
+            "-device", f"virtio-9p-{bus},fsdev={tag},mount_tag={tag}"]
+        argv = [self.arch.qemu, "-name", self.marker, *machine_args(self.arch, self.accel),
                 "-m", str(self.memory_mb), "-smp", str(self.cpus),
                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-                "-kernel", str(self.kernel.vmlinuz), "-initrd", str(self.initramfs),
-                "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
-                *share(ROOT_TAG, "/", True), *share(RESULTS_TAG, self.results, False),
+                "-kernel", str(self.kernel.image), "-initrd", str(self.initramfs),
+                "-append", f"console={self.arch.console} quiet panic=-1 rdinit=/init",
+                *share(ROOT_TAG, self.root, True), *share(RESULTS_TAG, self.results, False),
                 *share(MODULES_TAG, self.kernel.modules, True)]
+        for index, path in enumerate(self.same_path):
+            argv += share(same_path_tag(index), path, True)
         for name in SPARE_SHARES:
             argv += share(f"mmapconf-{name}", self.directory / "share" / name, False)
-        return argv + ["-drive", f"file={self.disk},format=raw,if=virtio,cache=unsafe"]
+        return argv + ["-drive", f"file={self.disk},format=raw,if=none,id=scratch,cache=unsafe",
+                       "-device", f"virtio-blk-{bus},drive=scratch"]
 
 
 @dataclass
@@ -196,18 +207,18 @@ PROBE_INIT = """#!/bin/busybox sh
 """
 
 
-def qemu_version() -> str:
+def qemu_version(arch: Architecture) -> str:
     try:
-        return run_tool(QEMU, "--version", error=VMError, timeout=600).splitlines()[0]
+        return run_tool(arch.qemu, "--version", error=VMError, timeout=600).splitlines()[0]
     except (VMError, IndexError):
         return "unknown"
 
 
-def probe_kvm(kernel: Kernel, ledger: ProcessLedger, cache: Path, timeout: float = 30,
+def probe_kvm(arch: Architecture, kernel: Kernel, ledger: ProcessLedger, cache: Path, timeout: float = 30,
               say: Callable[[str], None] = print) -> tuple[bool, str]:
-    """Whether ``kernel`` boots to its init under KVM here, and what was seen. One boot with a minimal
-    initramfs; the answer is cached per host kernel, QEMU version and kernel package."""
-    key = f"{os.uname().release} | {qemu_version()} | {kernel.package} {kernel.version}"
+    """Whether ``kernel`` (of the host's architecture) boots to its init under KVM here, and what was seen. One
+    boot with a minimal initramfs; the answer is cached per host kernel, QEMU version and kernel package."""
+    key = f"{os.uname().release} | {qemu_version(arch)} | {kernel.package} {kernel.version}"
     record = cache / "kvm-probe.json"
     known = json.loads(record.read_text()) if record.is_file() else {}
     if key in known:
@@ -220,9 +231,10 @@ def probe_kvm(kernel: Kernel, ledger: ProcessLedger, cache: Path, timeout: float
                                 ("bin/busybox", 0o100755, Path(BUSYBOX).read_bytes(), 0),
                                 ("init", 0o100755, PROBE_INIT.encode(), 0)]))
     marker = ledger.marker("kvm-probe")
-    argv = [QEMU, "-name", marker, "-machine", "pc", *accel_args("kvm"), "-m", "256", "-nodefaults",
-            "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel.vmlinuz),
-            "-initrd", str(initramfs), "-append", "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init"]
+    argv = [arch.qemu, "-name", marker, *machine_args(arch, "kvm"), "-m", "256", "-nodefaults",
+            "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel.image),
+            "-initrd", str(initramfs), "-append",
+            f"console={arch.console} {'earlyprintk=serial,ttyS0 ' if arch.console == 'ttyS0' else ''}panic=-1 rdinit=/init"]
     started = time.monotonic()
     output = b""
     process = ledger.start(argv, marker, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

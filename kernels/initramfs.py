@@ -3,9 +3,12 @@
 A guest boots the package's kernel with this initramfs, whose ``/init``:
 
 1. loads the modules the suite needs (9p, virtio, loop and every filesystem's);
-2. mounts the host's root read-only over virtio-9p (tag ``mmapconf-root``,
-   ``cache=loose``) with a tmpfs overlay on top, so the guest runs the host's
-   Python, packages and tools unchanged;
+2. mounts its root read-only over virtio-9p (tag ``mmapconf-root``,
+   ``cache=loose``) with a tmpfs overlay on top: the host's own root, so the
+   guest runs the host's Python, packages and tools unchanged, or another
+   architecture's userland; and, each under a tmpfs overlay too, the host
+   directories it must see at the same path (``mmapconf-path-N``: a foreign
+   guest's checkout and pinned packages);
 3. mounts the results share (``mmapconf-results``, read-write), the kernel's
    modules at ``/lib/modules/<release>`` (``mmapconf-modules``) and a scratch
    ext4 disk (``/dev/vda``) that the suite's working directory lives on;
@@ -28,13 +31,19 @@ from kernels import VMError
 from kernels.packages import BUSYBOX, Kernel
 
 ROOT_TAG, RESULTS_TAG, MODULES_TAG = "mmapconf-root", "mmapconf-results", "mmapconf-modules"
+
+
+def same_path_tag(index: int) -> str:
+    return f"mmapconf-path-{index}"
+
+
 ROOT_OPTIONS = "trans=virtio,version=9p2000.L,cache=loose,msize=262144"
 MARKER = "mmapconf-guest:"  # every line the guest's init and job print about themselves starts with it
 
 # The guest's modules, loaded in this order (with their dependencies first); a name missing from a
 # kernel is skipped (it may be built in). What each is for:
 GUEST_MODULES = (
-    "virtio_pci", "virtio_blk",  # the PCI transport and the scratch disk (built into 6.12)
+    "virtio_pci", "virtio_blk",  # the PCI transport and the scratch disk (built into x86's 6.12)
     "9pnet_virtio", "9p",  # the root, results and modules shares; the 9p-cache-* filesystems
     "overlay",  # the root's tmpfs overlay; overlay-* filesystems
     "crc32c_intel", "crc32c_generic",  # crypto "crc32c" for ext4 metadata_csum, xfs, btrfs
@@ -64,12 +73,13 @@ def read_module(path: Path) -> bytes:
 
 
 def modinfo(elf: bytes) -> dict[str, list[str]]:
-    """The key=value strings of a module's .modinfo section."""
-    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+    """The key=value strings of a module's .modinfo section (either byte order: s390x modules are big-endian)."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] not in (1, 2):
         raise VMError("not a 64-bit ELF module")
-    shoff, = struct.unpack_from("<Q", elf, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    order = "<" if elf[5] == 1 else ">"  # EI_DATA: ELFDATA2LSB, ELFDATA2MSB
+    shoff, = struct.unpack_from(order + "Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", elf, 0x3A)
+    sections = [struct.unpack_from(order + "IIQQQQ", elf, shoff + i * shentsize) for i in range(shnum)]
     names_at = sections[shstrndx][4]
     info: dict[str, list[str]] = {}
     for name_offset, _type, _flags, _addr, offset, size in sections:
@@ -145,12 +155,23 @@ mount -t tmpfs -o mode=0755 mmapconf-upper /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work mmapconf-root /newroot \
   || fail "cannot mount the overlay on the host root"
+# a foreign userland is only unpacked packages: no /proc, /sys, /dev, /tmp or /root of its own
+mkdir -p /newroot/dev /newroot/proc /newroot/sys /newroot/tmp /newroot/root /newroot/run
+chmod 1777 /newroot/tmp
 mount -t tmpfs -o mode=0755 mmapconf-run /newroot/run
 mkdir -p /newroot/run/mmapconf/results /newroot/run/mmapconf/work "/newroot/lib/modules/$(uname -r)"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 @RESULTS_TAG@ /newroot/run/mmapconf/results \
   || fail "cannot mount the results share (9p tag @RESULTS_TAG@)"
 mount -t 9p -o "@ROOT_OPTIONS@,ro" @MODULES_TAG@ "/newroot/lib/modules/$(uname -r)" \
   || say "the modules share (9p tag @MODULES_TAG@) is not mounted"
+while read tag path; do
+  mkdir -p "/shares/$tag/lower" "/shares/$tag/rw" "/newroot$path"
+  mount -t 9p -o "@ROOT_OPTIONS@,ro" "$tag" "/shares/$tag/lower" || fail "cannot mount $path (9p tag $tag)"
+  mount -t tmpfs -o mode=0755 "$tag" "/shares/$tag/rw"
+  mkdir -p "/shares/$tag/rw/upper" "/shares/$tag/rw/work"
+  mount -t overlay -o "lowerdir=/shares/$tag/lower,upperdir=/shares/$tag/rw/upper,workdir=/shares/$tag/rw/work" \
+    "$tag" "/newroot$path" || fail "cannot mount the overlay on $path"
+done < /same-path
 if [ -b /dev/vda ]; then
   mount -t ext4 /dev/vda /newroot/run/mmapconf/work || fail "cannot mount the scratch disk /dev/vda"
 fi
@@ -171,7 +192,7 @@ $b mount -t tmpfs -o mode=1777 shm /dev/shm
 $b hostname mmapconf-guest
 echo "mmapconf-guest: stage2 up $($b cut -d' ' -f1 /proc/uptime) s"
 cd /run/mmapconf/work
-/bin/sh $r/job.sh < /dev/null
+$b sh $r/job.sh < /dev/null
 status=$?
 echo "$status" > $r/exit_status
 echo "mmapconf-guest: job exited with status $status up $($b cut -d' ' -f1 /proc/uptime) s"
@@ -203,25 +224,30 @@ def cpio(entries: list[tuple[str, int, bytes, int]]) -> bytes:
     return out.getvalue()
 
 
-def initramfs_entries(kernel: Kernel, busybox: Path = Path(BUSYBOX)) -> tuple[list[tuple[str, int, bytes, int]], list[str]]:
-    """The initramfs: busybox, /init, /stage2, /dev/console, the modules and their load order; and the wanted
-    modules this kernel lacks."""
-    modules, absent = load_order(kernel.modules, GUEST_MODULES)
+def initramfs_entries(kernel: Kernel, busybox: Path = Path(BUSYBOX), first_modules: tuple[str, ...] = (),
+                      same_path: tuple[Path, ...] = ()) -> tuple[list[tuple[str, int, bytes, int]], list[str]]:
+    """The initramfs: busybox (the guest architecture's, static), /init, /stage2, /dev/console, the modules
+    (``first_modules``, the architecture's own, then GUEST_MODULES) and their load order, the host directories
+    to mount at the same path (tags from same_path_tag); and the wanted modules this kernel lacks."""
+    modules, absent = load_order(kernel.modules, first_modules + GUEST_MODULES)
     directory, regular, char = 0o040755, 0o100644, 0o020600
-    entries = [(d, directory, b"", 0) for d in ("bin", "dev", "proc", "sys", "tmp", "modules")]
+    entries = [(d, directory, b"", 0) for d in ("bin", "dev", "proc", "sys", "tmp", "modules", "shares")]
     entries += [("dev/console", char, b"", 5 << 8 | 1), ("dev/null", 0o020666, b"", 1 << 8 | 3),
                 ("bin/busybox", 0o100755, busybox.read_bytes(), 0), ("init", 0o100755, init_script().encode(), 0),
                 ("stage2", regular, STAGE2.encode(), 0)]
     order = "".join(f"{name} {name}.ko\n" for name, _ in modules)
     entries += [(f"modules/{name}.ko", regular, elf, 0) for name, elf in modules]
     entries.append(("modules/order", regular, order.encode(), 0))
+    shares = "".join(f"{same_path_tag(i)} {path}\n" for i, path in enumerate(same_path))
+    entries.append(("same-path", regular, shares.encode(), 0))
     return entries, absent
 
 
-def build_initramfs(kernel: Kernel, busybox: Path = Path(BUSYBOX)) -> tuple[Path, list[str]]:
+def build_initramfs(kernel: Kernel, busybox: Path = Path(BUSYBOX), first_modules: tuple[str, ...] = (),
+                    same_path: tuple[Path, ...] = ()) -> tuple[Path, list[str]]:
     """The kernel's initramfs (uncompressed: nothing to decompress under emulation), cached next to the
     unpacked package and keyed by its contents; and the wanted modules the kernel lacks."""
-    entries, absent = initramfs_entries(kernel, busybox)
+    entries, absent = initramfs_entries(kernel, busybox, first_modules, same_path)
     data = cpio(entries)
     path = kernel.root / f"initramfs-{hashlib.sha256(data).hexdigest()[:12]}.cpio"
     if not path.is_file():

@@ -2,10 +2,13 @@
 
 Nothing is installed into /boot or system-wide: a kernel package is fetched with
 ``apt-get download`` into a cache directory (default ``.tox/kernels/`` in the
-checkout) and unpacked there with ``dpkg -x``. The only system packages used are
-Debian's ``qemu-system-x86``, ``busybox-static`` and ``e2fsprogs`` (installed
-with apt-get when missing and root, else a one-line error with the install
-command).
+checkout) and unpacked there with ``dpkg -x``. Another architecture's packages
+come through a private apt configuration in the cache (the host's sources and
+keys, its own package lists), so the host's dpkg never learns of foreign
+architectures. The only system packages used are Debian's QEMU for each
+architecture, ``busybox-static``, ``e2fsprogs`` and, for foreign architectures,
+``mmdebstrap`` (installed with apt-get when missing and root, else a one-line
+error with the install command).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from typing import Callable, Iterable
 from fixtures import apt
 from fixtures.commands import run_tool
 from kernels import CHECKOUT, VMError
+from kernels.architectures import Architecture
 
 DEFAULT_CACHE = CHECKOUT / ".tox" / "kernels"
-QEMU = "qemu-system-x86_64"
 BUSYBOX = "/bin/busybox"
-TOOLS = {QEMU: "qemu-system-x86", "mkfs.ext4": "e2fsprogs"}  # tool -> the Debian package that has it
+# tool -> the Debian package that has it; each architecture adds its QEMU, foreign ones mmdebstrap
+TOOLS = {"mkfs.ext4": "e2fsprogs"}
+FOREIGN_TOOLS = {"mmdebstrap": "mmdebstrap"}
 
 _run = functools.partial(run_tool, error=VMError, timeout=600, env={"DEBIAN_FRONTEND": "noninteractive"})
 
@@ -49,17 +54,22 @@ def _static(path: str) -> bool:
     return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))  # PT_INTERP
 
 
-def missing_host_packages() -> list[str]:
-    """The Debian packages this host lacks for running guests."""
-    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+def missing_host_packages(architectures: Iterable[Architecture]) -> list[str]:
+    """The Debian packages this host lacks for running guests of these architectures."""
+    tools = dict(TOOLS)
+    for arch in architectures:
+        tools[arch.qemu] = arch.qemu_package
+        if not arch.native:
+            tools.update(FOREIGN_TOOLS)
+    missing = [package for tool, package in tools.items() if shutil.which(tool) is None]
     if not _static(BUSYBOX):  # the initramfs has no libc: only the static busybox works there
         missing.append("busybox-static")
-    return missing
+    return list(dict.fromkeys(missing))
 
 
-def ensure_host_tools(say: Callable[[str], None] = print) -> None:
+def ensure_host_tools(architectures: Iterable[Architecture], say: Callable[[str], None] = print) -> None:
     """Install the missing packages with apt-get when root, else raise a one-line VMError."""
-    missing = missing_host_packages()
+    missing = missing_host_packages(architectures)
     if not missing:
         return
     if apt.can_install():
@@ -70,35 +80,83 @@ def ensure_host_tools(say: Callable[[str], None] = print) -> None:
         raise VMError(str(error)) from None
 
 
+# --- apt for an architecture -------------------------------------------------------------------------
+
+@functools.cache
+def host_debian_arch() -> str:
+    return _run("dpkg", "--print-architecture").strip()
+
+
+@dataclass(frozen=True)
+class Apt:
+    """apt-get and apt-cache for one architecture's packages: the host's own apt for its own architecture,
+    else a configuration of the cache's (the host's sources and keys; its own lists and archives)."""
+
+    debian: str
+    cache: Path
+
+    @property
+    def private(self) -> Path | None:
+        return None if self.debian == host_debian_arch() else self.cache / f"apt-{self.debian}"
+
+    def run(self, *argv: str, cwd: Path | None = None) -> str:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        if self.private is not None:
+            self._configure()
+            env["APT_CONFIG"] = str(self.private / "apt.conf")
+        return run_tool(*argv, error=VMError, timeout=600, env=env, cwd=cwd)
+
+    def _configure(self) -> None:
+        root = self.private
+        if (root / "apt.conf").is_file():
+            return
+        for sub in ("lists/partial", "archives/partial"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "status").touch()
+        (root / "apt.conf").write_text(
+            f'Dir::State "{root}";\nDir::State::lists "{root}/lists";\nDir::State::status "{root}/status";\n'
+            f'Dir::Cache "{root}";\nDir::Cache::archives "{root}/archives";\n'
+            f'APT::Architecture "{self.debian}";\nAPT::Architectures {{ "{self.debian}"; }};\n')
+
+    def refresh(self) -> None:
+        """The package lists: the host's (apt.refresh_lists: a fresh container has none), or the private ones."""
+        if self.private is None:
+            apt.refresh_lists()
+        else:
+            self.run("apt-get", "update", "-q")
+
+    def qualified(self, package: str) -> str:
+        return package if self.private is None else f"{package}:{self.debian}"
+
+
 # --- kernel packages --------------------------------------------------------------------------------
 
-def _series_pattern(series: str) -> re.Pattern:
-    """linux-image-<series>[.N]*[-N][+debN]-amd64, e.g. 6.1 -> linux-image-6.1.0-56-amd64 (not 6.12.*)."""
-    return re.compile(rf"^linux-image-{re.escape(series)}(?:\.\d+)*(?:-\d+)?(?:\+deb\d+)?-amd64$")
+def _series_pattern(series: str, flavour: str) -> re.Pattern:
+    """linux-image-<series>[.N]*[-N][+debN]-<flavour>, e.g. 6.1 -> linux-image-6.1.0-56-amd64 (not 6.12.*)."""
+    return re.compile(rf"^linux-image-{re.escape(series)}(?:\.\d+)*(?:-\d+)?(?:\+deb\d+)?-{re.escape(flavour)}$")
 
 
 def _name_key(name: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", name))
 
 
-def apt_packages(prefix: str = "linux-image-") -> list[str]:
+def apt_packages(apt_: Apt, prefix: str = "linux-image-") -> list[str]:
     try:
-        return _run("apt-cache", "pkgnames", prefix).split()
+        return apt_.run("apt-cache", "pkgnames", prefix).split()
     except VMError:
         return []
 
 
-def candidates(series: str, names: Iterable[str] | None = None) -> list[str]:
-    """Generic (not -cloud, -rt, -unsigned, -dbg) amd64 kernel packages of a series, newest first."""
-    pattern = _series_pattern(series)
-    found = [n for n in (apt_packages() if names is None else names) if pattern.match(n)]
-    return sorted(found, key=_name_key, reverse=True)
+def candidates(series: str, flavour: str, names: Iterable[str]) -> list[str]:
+    """A flavour's generic (not -cloud, -rt, -unsigned, -dbg) kernel packages of a series, newest first."""
+    pattern = _series_pattern(series, flavour)
+    return sorted((n for n in names if pattern.match(n)), key=_name_key, reverse=True)
 
 
-def package_version(package: str) -> str | None:
+def package_version(apt_: Apt, package: str) -> str | None:
     """The version apt would download, or None when apt has no installable version of it."""
     try:
-        text = _run("apt-cache", "show", "--no-all-versions", package)
+        text = apt_.run("apt-cache", "show", "--no-all-versions", apt_.qualified(package))
     except VMError:
         return None
     match = re.search(r"^Version: (\S+)", text, re.M)
@@ -109,29 +167,35 @@ SERIES_RE = re.compile(r"^\d+\.\d+$")
 PACKAGE_RE = re.compile(r"^linux-image-[0-9][A-Za-z0-9.+~-]*$")
 
 
-def resolve(spec: str) -> str:
-    """A kernel spec (a series like 6.1 or 6.12, a package name, or a .deb path) -> a package name or .deb path."""
+def resolve(spec: str, arch: Architecture, cache: Path) -> str:
+    """A kernel spec (a series like 6.1 or 6.12, a package name, or a .deb path) -> a package name or .deb path
+    of ``arch``."""
     if spec.endswith(".deb"):
         if not Path(spec).is_file():
             raise VMError(f"kernel package {spec} does not exist")
         return str(Path(spec).resolve())
     if not (PACKAGE_RE.match(spec) or SERIES_RE.match(spec)):
         raise VMError(f"--kernel {spec}: give a series (6.1, 6.12), a package (linux-image-6.1.0-56-amd64) or a .deb file")
+    apt_ = Apt(arch.debian, cache)
+    flavour = arch.flavour(spec)
 
     def lookup() -> str | None:
         if PACKAGE_RE.match(spec):
-            return spec if package_version(spec) is not None else None
-        return next((name for name in candidates(spec) if package_version(name) is not None), None)
+            return spec if package_version(apt_, spec) is not None else None
+        return next((name for name in candidates(spec, flavour, apt_packages(apt_))
+                     if package_version(apt_, name) is not None), None)
 
-    found = lookup()
+    fresh = apt_.private is not None and not any((apt_.private / "lists").glob("*Packages*"))
+    found = None if fresh else lookup()
     if found is None:
-        apt.refresh_lists()  # a fresh container has no package lists
+        apt_.refresh()
         found = lookup()
     if found is not None:
         return found
     if PACKAGE_RE.match(spec):
-        raise VMError(f"apt knows no package {spec} (apt-cache search linux-image-)")
-    raise VMError(f"no linux-image-{spec}*-amd64 package in the apt sources (apt-cache search linux-image-{spec})")
+        raise VMError(f"apt knows no package {spec} for {arch.debian} (apt-cache search linux-image-)")
+    raise VMError(f"no linux-image-{spec}*-{flavour} package for {arch.debian} in the apt sources "
+                  f"(apt-cache search linux-image-{spec})")
 
 
 @dataclass(frozen=True)
@@ -147,8 +211,11 @@ class Kernel:
         return next(p.name for p in (self.root / "lib" / "modules").iterdir() if p.is_dir())
 
     @property
-    def vmlinuz(self) -> Path:
-        return self.root / "boot" / f"vmlinuz-{self.release}"
+    def image(self) -> Path:
+        """What QEMU's -kernel boots: vmlinuz (x86, arm64, s390x), or the ELF vmlinux (ppc64le)."""
+        boot = self.root / "boot"
+        return next((p for p in (boot / f"vmlinuz-{self.release}", boot / f"vmlinux-{self.release}") if p.is_file()),
+                    boot / f"vmlinuz-{self.release}")
 
     @property
     def modules(self) -> Path:
@@ -162,16 +229,18 @@ def _deb_field(deb: Path, name: str) -> str:
     return _run("dpkg-deb", "-f", str(deb), name).strip()
 
 
-def fetch(spec: str, cache: Path, say: Callable[[str], None] = print) -> Kernel:
-    """Download (apt-get download) and unpack (dpkg -x) a kernel package into ``cache``; reuses what is there."""
-    resolved = resolve(spec)
+def fetch(spec: str, arch: Architecture, cache: Path, say: Callable[[str], None] = print) -> Kernel:
+    """Download (apt-get download) and unpack (dpkg -x) a kernel package of ``arch`` into ``cache``; reuses
+    what is there."""
+    resolved = resolve(spec, arch, cache)
+    apt_ = Apt(arch.debian, cache)
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     if resolved.endswith(".deb"):
         deb = Path(resolved)
         package, version = _deb_field(deb, "Package"), _deb_field(deb, "Version")
     else:
-        package, version = resolved, package_version(resolved)
+        package, version = resolved, package_version(apt_, resolved)
         deb = None
     tree = cache / f"{package}_{version.replace(':', '%3a')}"
     if (tree / ".complete").is_file():
@@ -181,7 +250,7 @@ def fetch(spec: str, cache: Path, say: Callable[[str], None] = print) -> Kernel:
     if deb is None:
         say(f"downloading {package} {version} (apt-get download)")
         try:
-            _run("apt-get", "download", f"{package}={version}", cwd=debs)
+            apt_.run("apt-get", "download", f"{apt_.qualified(package)}={version}", cwd=debs)
         except VMError as error:
             raise VMError(f"cannot download {package} {version}: {error}") from None
         deb = next((d for d in debs.glob(f"{package}_*.deb") if _deb_field(d, "Version") == version), None)
@@ -192,8 +261,8 @@ def fetch(spec: str, cache: Path, say: Callable[[str], None] = print) -> Kernel:
     try:
         _run("dpkg", "-x", str(deb), str(partial))
         kernel = Kernel(package, version, partial)
-        if not kernel.vmlinuz.is_file():
-            raise VMError(f"{deb.name} has no /boot/vmlinuz-{kernel.release}")
+        if not kernel.image.is_file():
+            raise VMError(f"{deb.name} has no /boot/vmlinuz-{kernel.release} or vmlinux-{kernel.release}")
         if tree.exists():
             shutil.rmtree(tree)
         partial.rename(tree)

@@ -17,6 +17,7 @@ import re
 from fixtures import provision
 from fixtures.platform import host_identity, unprovisioned_fs_identity
 from harness.catalog import catalog
+from kernels.architectures import ARCHITECTURES
 from kernels.command_line import Options
 from kernels.initramfs import MARKER
 from kernels.runs import Run
@@ -33,7 +34,9 @@ def _console_note(run: Run, lines: int = 12) -> str:
 
 def stand_in_report(run: Run, fs: list[str], profile: str) -> dict:
     """A run report for a kernel that gave none: every claim x filesystem an error cell with the reason."""
-    host = dict(host_identity(), kernel_release=run.kernel_release,
+    arch = ARCHITECTURES.get(run.arch)
+    guest_platform = {"arch": arch.machine, "page_size": arch.page_size, "byte_order": arch.byte_order} if arch else {}
+    host = dict(host_identity(), **guest_platform, kernel_release=run.kernel_release,
                 kernel_version=f"{run.package} {run.version or ''} (did not report)".strip())
     targets = [{"id": name, "directory": "", "fs": unprovisioned_fs_identity(name).as_dict()} for name in fs]
     detail = f"{run.reason}{_console_note(run)}"
@@ -89,7 +92,7 @@ def collect(runs: list[Run], options: Options, matrix_wall_s: float) -> list[dic
         if doc is not None:
             doc = annotate(doc, run)
         else:
-            doc = stand_in_report(run, options.fs, options.profile)
+            doc = stand_in_report(run, options.filesystems(ARCHITECTURES.get(run.arch)), options.profile)
             run.report = options.out / f"{run.label.split(' ')[0]}.{run.kind}.failed.json"
         doc["run"]["kernel_matrix"]["matrix_wall_s"] = round(matrix_wall_s, 1)
         run.report.write_text(json.dumps(doc, indent=1) + "\n")

@@ -54,7 +54,8 @@ def _stopping() -> None:
 
 def run_all(options: Options, ledger: ProcessLedger, progress: Progress) -> list[Run]:
     """Every guest (kernels fetched and prepared one after another) and the host's run, ``--jobs`` at a time."""
-    prepared = [runs.prepare_guest(spec, options, ledger, progress) for spec in options.kernels]
+    prepared = [runs.prepare_guest(arch, spec, options, ledger, progress)
+                for arch in options.architectures for spec in options.kernels(arch)]
     # The guests first: they take longest, and the host's run then does not compete with two of them.
     tasks = [lambda p=p: runs.boot_guest(p, options, ledger, progress) for p in prepared]
     if options.host:
@@ -78,12 +79,6 @@ def _set_up(options: Options, progress: Progress) -> int | None:
         print(f"{PROG}: {sys.executable} has no pytest: run it with the suite's interpreter (./mmapconf kernels, "
               f"tox -e kernels)", file=sys.stderr)
         return EXIT_SETUP
-    try:
-        for spec in options.kernels:
-            packages.resolve(spec)
-    except VMError as error:  # no such package, series or file: a usage error
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return EXIT_USAGE
     for directory, option in ((options.out, "--out"), (options.cache, "--cache")):
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -91,7 +86,14 @@ def _set_up(options: Options, progress: Progress) -> int | None:
             print(f"{PROG}: {option} {directory}: {error.strerror}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        packages.ensure_host_tools(say=progress.say)
+        for arch in options.architectures:
+            for spec in options.kernels(arch):
+                packages.resolve(spec, arch, options.cache)
+    except VMError as error:  # no such package, series or file: a usage error
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        packages.ensure_host_tools(options.architectures, say=progress.say)
     except VMError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_SETUP

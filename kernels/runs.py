@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernels import CHECKOUT, VMError
+from kernels import CHECKOUT, VMError, userland
+from kernels.architectures import Architecture
 from kernels.command_line import Options
 from kernels.guest import Guest, boot_and_wait, kvm_usable, probe_kvm, remove_guest_files
 from kernels.initramfs import MARKER, build_initramfs
-from kernels.packages import Kernel, fetch
+from kernels.packages import BUSYBOX, Kernel, fetch
 from kernels.processes import ProcessLedger
 from kernels.progress import Progress, parse_progress
 
@@ -27,6 +28,7 @@ class Run:
     label: str  # shown in progress and summary
     kind: str  # "host" or "guest"
     kernel_release: str
+    arch: str | None = None  # --arch (None: the host's run)
     package: str | None = None
     version: str | None = None
     accel: str | None = None
@@ -42,7 +44,7 @@ class Run:
     def info(self) -> dict:
         """The run's section of its report, ``run.kernel_matrix`` (the suite's own time is the report's
         ``run.duration_s``)."""
-        return {"kind": self.kind, "package": self.package, "version": self.version, "accel": self.accel,
+        return {"kind": self.kind, "arch": self.arch, "package": self.package, "version": self.version, "accel": self.accel,
                 "accel_note": self.accel_note, "status": self.status, "reason": self.reason, "boot_s": self.boot_s,
                 "total_s": self.total_s, "console_tail": self.console_tail}
 
@@ -57,14 +59,17 @@ def pytest_command(python: str, fs: list[str], profile: str, report: str, extra:
             "--report", report, *extra]
 
 
-def job_script(python: str, fs: list[str], profile: str, timeout: float, extra: list[str]) -> str:
-    """What the guest runs (as root, in its scratch directory): the suite with the host's interpreter, stopped
-    with SIGTERM after ``timeout`` seconds (the suite then still writes its report)."""
+def job_script(python: str, fs: list[str], profile: str, timeout: float, extra: list[str],
+               python_path: tuple[Path, ...] = ()) -> str:
+    """What the guest runs (as root, in its scratch directory): the suite with ``python`` (the host's
+    interpreter, or a foreign userland's with its pinned packages on ``python_path``), stopped with SIGTERM
+    after ``timeout`` seconds (the suite then still writes its report)."""
     command = pytest_command(python, fs, profile, "/run/mmapconf/results/report.json", extra)
+    path = ":".join(map(str, (CHECKOUT, *python_path)))
     return "\n".join([
         "# written by python -m kernels; run by the guest's stage 2 (kernels/initramfs.py)",
         "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8",
-        f"export PYTHONUNBUFFERED=1 PYTHONPATH={shlex.quote(str(CHECKOUT))}",
+        f"export PYTHONUNBUFFERED=1 PYTHONPATH={shlex.quote(path)}",
         "cd /run/mmapconf/work",
         f"echo {shlex.quote('mmapconf-guest: suite starting: ' + shlex.join(command[3:]))}",
         f"timeout -s TERM -k 120 {int(timeout)} {shlex.join(command)}",
@@ -81,8 +86,9 @@ def run_host(options: Options, ledger: ProcessLedger, progress: Progress) -> Run
     label = f"{release} (host)"
     run = Run(label, "host", release)
     report = options.out / f"{release}.host.json"
-    command = pytest_command(sys.executable, options.fs, options.profile, str(report), options.pytest_args)
-    progress.say(f"[{label}] running the suite on the host ({len(options.fs)} filesystems)")
+    fs = options.filesystems(None)
+    command = pytest_command(sys.executable, fs, options.profile, str(report), options.pytest_args)
+    progress.say(f"[{label}] running the suite on the host ({len(fs)} filesystems)")
     started = time.monotonic()
     log_path = options.out / f"{release}.host.log"
     lines: list[str] = []
@@ -120,17 +126,21 @@ def run_host(options: Options, ledger: ProcessLedger, progress: Progress) -> Run
     return run
 
 
-def choose_accel(requested: str, kernel: Kernel, ledger: ProcessLedger, cache: Path,
+def choose_accel(requested: str, arch: Architecture, kernel: Kernel, ledger: ProcessLedger, cache: Path,
                  progress: Progress) -> tuple[str, str]:
     """The accelerator for a guest and why: KVM when requested or when a probe boot with it works, else TCG."""
     if requested == "tcg":
         return "tcg", "requested (--accel tcg)"
+    if not arch.native:
+        if requested == "kvm":
+            raise VMError(f"--accel kvm: {arch.name} guests cannot run under KVM on this {os.uname().machine} host")
+        return "tcg", f"{arch.name} on an {os.uname().machine} host: emulated"
     unusable = kvm_usable()
     if unusable:
         if requested == "kvm":
             raise VMError(f"--accel kvm: {unusable}")
         return "tcg", f"KVM not used: {unusable}"
-    works, detail = probe_kvm(kernel, ledger, cache, say=progress.say)
+    works, detail = probe_kvm(arch, kernel, ledger, cache, say=progress.say)
     if works or requested == "kvm":
         return "kvm", detail
     return "tcg", f"KVM not used: {detail}"
@@ -141,29 +151,42 @@ class Prepared:
     """A guest ready to boot: its kernel, initramfs and accelerator (made one after another, before any boot)."""
 
     run: Run
+    arch: Architecture
     kernel: Kernel | None = None
     initramfs: Path | None = None
+    foreign: userland.Userland | None = None  # a foreign architecture's root and pinned packages
 
 
-def prepare_guest(spec: str, options: Options, ledger: ProcessLedger, progress: Progress) -> Prepared:
-    run = Run(spec, "guest", spec, package=spec)
+def prepare_guest(arch: Architecture, spec: str, options: Options, ledger: ProcessLedger, progress: Progress) -> Prepared:
+    name = f"{spec} ({arch.name})"
+    run = Run(name, "guest", spec, arch=arch.name, package=spec)
     try:
-        kernel = fetch(spec, options.cache, say=progress.say)
+        kernel = fetch(spec, arch, options.cache, say=progress.say)
     except VMError as error:
-        run.status, run.reason = "fetch-failed", f"kernel package {spec} could not be fetched: {error}"
-        progress.say(f"[{spec}] {run.reason}")
-        return Prepared(run)
+        run.status, run.reason = "fetch-failed", f"kernel package {spec} for {arch.name} could not be fetched: {error}"
+        progress.say(f"[{name}] {run.reason}")
+        return Prepared(run, arch)
     run.label = run.kernel_release = kernel.release
     run.package, run.version = kernel.package, kernel.version
     try:
-        initramfs, absent = build_initramfs(kernel)
+        guest_userland = None if arch.native else userland.prepare(arch, options.cache, say=progress.say)
+        busybox = guest_userland.busybox if guest_userland else Path(BUSYBOX)
+        initramfs, absent = build_initramfs(kernel, busybox, arch.modules, same_path(guest_userland))
         if absent:
             progress.say(f"[{run.label}] not in this kernel (neither module nor built in): {', '.join(absent)}")
-        run.accel, run.accel_note = choose_accel(options.accel, kernel, ledger, options.cache, progress)
+        run.accel, run.accel_note = choose_accel(options.accel, arch, kernel, ledger, options.cache, progress)
     except VMError as error:
         run.status, run.reason = "no-boot", str(error)
-        return Prepared(run)
-    return Prepared(run, kernel, initramfs)
+        return Prepared(run, arch)
+    return Prepared(run, arch, kernel, initramfs, guest_userland)
+
+
+def same_path(guest_userland: userland.Userland | None) -> tuple[Path, ...]:
+    """What a foreign guest sees at the host's path: the checkout, then its pinned packages (which may be inside
+    the checkout's cache: parents first)."""
+    if guest_userland is None:
+        return ()
+    return (CHECKOUT, guest_userland.site)
 
 
 def boot_guest(prepared: Prepared, options: Options, ledger: ProcessLedger, progress: Progress) -> Run:
@@ -174,9 +197,16 @@ def boot_guest(prepared: Prepared, options: Options, ledger: ProcessLedger, prog
     label = run.label
     directory = ledger.root / label
     directory.mkdir()
-    guest = Guest(kernel, prepared.initramfs, directory, ledger.marker(label), accel=run.accel)
-    guest.prepare(job_script(sys.executable, options.fs, options.profile, options.timeout, options.pytest_args))
-    progress.say(f"[{label}] booting {kernel.package} {kernel.version} under QEMU ({run.accel}, {guest.cpus} CPU, "
+    foreign = prepared.foreign
+    guest = Guest(prepared.arch, kernel, prepared.initramfs, directory, ledger.marker(label), accel=run.accel,
+                  root=foreign.root if foreign else Path("/"), same_path=same_path(foreign))
+    fs = options.filesystems(prepared.arch)
+    if foreign:
+        job = job_script("/usr/bin/python3", fs, options.profile, options.timeout, options.pytest_args, (foreign.site,))
+    else:
+        job = job_script(sys.executable, fs, options.profile, options.timeout, options.pytest_args)
+    guest.prepare(job)
+    progress.say(f"[{label}] booting {kernel.package} {kernel.version} ({prepared.arch.name}) under QEMU ({run.accel}, {guest.cpus} CPU, "
                  f"{guest.memory_mb} MB)")
 
     def on_line(line: str) -> None:

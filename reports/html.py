@@ -22,7 +22,7 @@ import html
 import json
 import shlex
 
-from reports.matrix import cell_grid, verdict_key
+from reports.matrix import cell_grid, platform, verdict_key
 
 VERDICTS = ("holds", "refuted", "observed", "unsupported", "error", "not run")
 
@@ -275,7 +275,7 @@ function showCell(claim, col) {
   sourceSection(panel, claim, col.run, locations(cell).map(place => [col.run, place]));
   claimSections(panel, claim);
   section(panel, 'Platform', pre({kernel: col.host.kernel_release, version: col.host.kernel_version, arch: col.arch,
-    page_size: col.host.page_size, libc: col.host.libc, python: col.host.python, euid: col.host.euid,
+    page_size: col.host.page_size, byte_order: col.host.byte_order, libc: col.host.libc, python: col.host.python, euid: col.host.euid,
     capabilities: col.host.capabilities, packages: col.host.packages, filesystem: col.target_info.fs,
     directory: col.target_info.directory, run: col.run}));
 }
@@ -331,8 +331,7 @@ def _summary(matrix: dict) -> str:
             "profile": html.escape(run["hypothesis_profile"]),
             "argv": html.escape(shlex.join(["pytest", *run["argv"]]) if run["argv"] else "–"),
             "commit": f'{html.escape(run.get("mmapconf_commit") or "unknown")}<div class="where">{html.escape(where)}</div>',
-            "host": html.escape(f"{host['os']} {host['kernel_release']} {host['arch']} · {host['python']} · "
-                                f"page size {host['page_size']}"),
+            "host": html.escape(f"{host['os']} {host['kernel_release']} · {platform(host)} · {host['python']}"),
             "columns": html.escape(", ".join(f"{c['fs_type']} · {c['target']}" for c in columns)),
             "outcome": html.escape(outcome),
         }

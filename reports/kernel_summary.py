@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reports import markdown as matrix_markdown
-from reports.matrix import cell_grid, verdict_key
+from reports.matrix import cell_grid, platform, verdict_key
 
 VERDICTS = ("holds", "refuted", "observed", "unsupported", "error", "not run")
 SHOWN_CONTRADICTIONS = 20  # in the printed summary; the matrix has them all
@@ -23,6 +23,7 @@ class KernelRun:
 
     label: str  # the kernel release, "(host)" after the host's
     kind: str | None  # "host", "guest", or None: not run by the kernel matrix
+    platform: str  # architecture, page size and byte order (reports.matrix.platform)
     accel: str | None = None
     accel_note: str = ""
     status: str = "ok"
@@ -56,7 +57,7 @@ def kernel_runs(matrix: dict) -> list[KernelRun]:
         if label not in found:
             facts = _facts(column)
             found[label] = KernelRun(
-                label, facts.get("kind"), accel=facts.get("accel"), accel_note=facts.get("accel_note", ""),
+                label, facts.get("kind"), platform(column["host"]), accel=facts.get("accel"), accel_note=facts.get("accel_note", ""),
                 status=facts.get("status", "ok"), reason=facts.get("reason", ""), boot_s=facts.get("boot_s"),
                 suite_s=None if facts.get("stand_in") else column["run"]["duration_s"],
                 total_s=facts.get("total_s"), console_tail=facts.get("console_tail", []))
@@ -151,13 +152,13 @@ def lines(matrix: dict, color: bool = False) -> list[str]:
     filesystems, profiles, wall = _overview(matrix)
     out = [bold(f"kernel matrix: {len(runs)} kernel(s) x {filesystems} filesystem(s), {len(matrix['claims'])} claims, "
                 f"profile {profiles}, {wall} in all"), ""]
-    out.append(f"{'kernel':<32} {'how':<10} {'boot':>7} {'suite':>9} {'total':>9}  cells (" + " / ".join(VERDICTS) + ")")
+    out.append(f"{'kernel':<32} {'platform':<27} {'how':<10} {'boot':>7} {'suite':>9} {'total':>9}  cells (" + " / ".join(VERDICTS) + ")")
     for run in runs:
         tally = {v: 0 for v in VERDICTS}
         for column in run.columns:
             for claim in matrix["claims"]:
                 tally[grid[(claim["id"], column["id"])]["verdict"]] += 1
-        out.append(f"{run.label:<32} {run.how:<10} {_seconds(run.boot_s):>7} {_seconds(run.suite_s):>9} "
+        out.append(f"{run.label:<32} {run.platform:<27} {run.how:<10} {_seconds(run.boot_s):>7} {_seconds(run.suite_s):>9} "
                    f"{_seconds(run.total_s):>9}  " + " / ".join(str(tally[v]) for v in VERDICTS))
         if run.status != "ok":
             out.append(hot(f"  !! {run.status}: {run.reason}"))
@@ -211,10 +212,10 @@ def markdown(matrix: dict) -> str:
     found, coverage = differences(matrix)
     out = ["# mmapconf kernel matrix", "",
            f"{len(runs)} kernel(s) x {filesystems} filesystem(s), profile `{profiles}`, {wall}.", "",
-           "| kernel | how | boot | suite | total | status |", "|---|---|---|---|---|---|"]
+           "| kernel | platform | how | boot | suite | total | status |", "|---|---|---|---|---|---|---|"]
     for run in runs:
         how = run.how.replace("qemu", "QEMU")
-        out.append(f"| {run.label} | {how} | {_seconds(run.boot_s)} | {_seconds(run.suite_s)} | {_seconds(run.total_s)} | "
+        out.append(f"| {run.label} | {run.platform} | {how} | {_seconds(run.boot_s)} | {_seconds(run.suite_s)} | {_seconds(run.total_s)} | "
                    f"{run.status}{': ' + run.reason if run.reason else ''} |")
     kernels = list(dict.fromkeys(k for item in found for k in item["verdicts"]))
     for title, items in zip(("Differences between kernels", "Checked on some kernels only"), split_differences(found)):

@@ -68,6 +68,14 @@ def _unresolved(data: dict) -> str | None:
     return None
 
 
+def platform(host: dict) -> str:
+    """Architecture, page size and byte order, as columns and summaries show them: 'aarch64, 16 KiB pages, LE'."""
+    size = host["page_size"]
+    pages = f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB" if size >= 1024 else f"{size} B"
+    order = {"little": ", LE", "big": ", BE"}.get(host.get("byte_order"), "")
+    return f"{host['arch']}, {pages} pages{order}"
+
+
 def column_id(host: dict, target: dict) -> str:
     return f"{host['kernel_release']}/{target['fs']['type']}/{target['id']}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.matrix import verdict_key
+from reports.matrix import platform, verdict_key
 
 
 def cell_text(cell: dict) -> str:
@@ -36,7 +36,7 @@ def render(document: dict) -> list[str]:
         rows.append([claim["id"] + (" ≠" if len(verdicts) > 1 else ""), claim["kind"]] + [cell_text(c) for c in row_cells])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = [
-        f"{host['os']} {host['kernel_release']} {host['arch']}, page size {host['page_size']}, "
+        f"{host['os']} {host['kernel_release']} {platform(host)}, "
         f"{host['libc']}, {host['python']}, euid {host['euid']}",
     ]
     for target in targets:

@@ -3,6 +3,7 @@ guests (CI's smoke run of the kernel matrix boots a real one)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import lzma
 import os
@@ -18,7 +19,7 @@ import pytest
 from fixtures import provision
 from fixtures.platform import unprovisioned_fs_identity
 from harness.catalog import catalog
-from kernels import VMError, command_line, guest, initramfs, packages, processes, run_reports, runner, runs
+from kernels import VMError, architectures, command_line, guest, initramfs, packages, processes, run_reports, runner, runs
 from kernels.progress import parse_progress
 from reports import kernel_summary
 from reports.__main__ import main as reports_main
@@ -58,8 +59,63 @@ def test_argument_errors_are_one_clear_line(args, message, tmp_path):
 
 def test_defaults_are_the_host_and_debian_6_1_and_6_12_and_no_host_leaves_the_host_out():
     options = command_line.parse([])
-    assert options.host and options.kernels == ["6.1", "6.12"] and options.profile == "kernel-matrix"
+    x86 = architectures.ARCHITECTURES["x86_64"]
+    assert options.architectures == [x86] and options.kernels(x86) == ["6.1", "6.12"]
+    assert options.host and options.profile == "kernel-matrix"
+    assert options.filesystems(x86) == options.filesystems(None) == list(provision.FILESYSTEMS)
     assert not command_line.parse(["--no-host", "--kernel", "6.12"]).host
+
+
+def test_each_architecture_has_its_kernels_and_filesystems_unless_given():
+    options = command_line.parse(["--arch", "arm64-16k,ppc64le", "--arch", "s390x"])
+    arm, ppc, s390 = (architectures.ARCHITECTURES[n] for n in ("arm64-16k", "ppc64le", "s390x"))
+    assert options.architectures == [arm, ppc, s390]
+    assert [options.kernels(a) for a in (arm, ppc, s390)] == [["6.12"], ["6.1", "6.12"], ["6.1"]]
+    assert options.filesystems(arm) == ["tmpfs", "ext4"] and options.filesystems(None) == list(provision.FILESYSTEMS)
+    given = command_line.parse(["--arch", "all", "--kernel", "6.12", "--fs", "tmpfs"])
+    assert [a.name for a in given.architectures] == list(architectures.ARCHITECTURES)
+    assert all(given.kernels(a) == ["6.12"] and given.filesystems(a) == ["tmpfs"] for a in given.architectures)
+
+
+def test_an_architecture_picks_its_flavour_per_series():
+    ppc = architectures.ARCHITECTURES["ppc64le"]
+    assert (ppc.flavour("6.1"), ppc.flavour("6.12")) == ("powerpc64le", "powerpc64le-64k")
+    names = ["linux-image-6.12.117+deb12-arm64", "linux-image-6.12.117+deb12-arm64-16k",
+             "linux-image-6.12.118+deb12-arm64-16k-unsigned", "linux-image-6.12.117+deb12-powerpc64le-64k",
+             "linux-image-6.12.117+deb12-powerpc64le", "linux-image-6.1.0-50-s390x"]
+    assert packages.candidates("6.12", "arm64", names) == ["linux-image-6.12.117+deb12-arm64"]
+    assert packages.candidates("6.12", "arm64-16k", names) == ["linux-image-6.12.117+deb12-arm64-16k"]
+    assert packages.candidates("6.12", "powerpc64le-64k", names) == ["linux-image-6.12.117+deb12-powerpc64le-64k"]
+    assert packages.candidates("6.1", "s390x", names) == ["linux-image-6.1.0-50-s390x"]
+
+
+def test_a_foreign_architecture_uses_a_private_apt_and_never_the_host_s_dpkg(tmp_path):
+    foreign = next(a for a in architectures.ARCHITECTURES.values() if a.debian != packages.host_debian_arch())
+    assert packages.Apt(packages.host_debian_arch(), tmp_path).private is None
+    apt = packages.Apt(foreign.debian, tmp_path)
+    apt._configure()
+    conf = (apt.private / "apt.conf").read_text()
+    assert f'APT::Architecture "{foreign.debian}";' in conf and str(tmp_path) in conf
+    assert apt.qualified("linux-image-x") == f"linux-image-x:{foreign.debian}"
+
+
+@pytest.mark.parametrize("arch, machine, console, device", [
+    ("x86_64", "pc", "ttyS0", "virtio-9p-pci"),
+    ("arm64-16k", "virt", "ttyAMA0", "virtio-9p-pci"),
+    ("ppc64le", "pseries,x-vof=on", "hvc0", "virtio-9p-pci"),
+    ("s390x", "s390-ccw-virtio", "ttysclp0", "virtio-9p-ccw"),
+])
+def test_a_guest_s_qemu_command_line_is_its_architecture_s(fake_kernel, tmp_path, arch, machine, console, device):
+    chosen = architectures.ARCHITECTURES[arch]
+    one = guest.Guest(chosen, fake_kernel, tmp_path / "initramfs", tmp_path, "marker", root=tmp_path / "userland",
+                      same_path=(ROOT,))
+    argv = one.argv()
+    assert argv[0] == chosen.qemu and argv[argv.index("-machine") + 1] == machine
+    assert f"console={console}" in argv[argv.index("-append") + 1]
+    assert any(a.startswith(f"{device},fsdev=mmapconf-root") for a in argv)
+    assert f"local,id=mmapconf-root,path={tmp_path / 'userland'}" in " ".join(argv)
+    assert f"id=mmapconf-path-0,path={ROOT}," in " ".join(argv)
+    assert f"virtio-blk-{chosen.virtio_bus},drive=scratch" in argv
 
 
 def test_default_filesystems_are_every_one_the_suite_knows_including_guest_only_ones():
@@ -73,9 +129,9 @@ def test_series_pick_the_newest_generic_amd64_package():
     names = ["linux-image-6.1.0-9-amd64", "linux-image-6.1.0-56-amd64", "linux-image-6.1.0-56-cloud-amd64",
              "linux-image-6.1.0-56-amd64-unsigned", "linux-image-6.1.0-56-rt-amd64", "linux-image-6.12.117+deb12-amd64",
              "linux-image-6.12.9+deb12-amd64", "linux-image-6.12.117+deb12-cloud-amd64", "linux-image-amd64"]
-    assert packages.candidates("6.1", names) == ["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"]
-    assert packages.candidates("6.12", names) == ["linux-image-6.12.117+deb12-amd64", "linux-image-6.12.9+deb12-amd64"]
-    assert packages.candidates("6.2", names) == []
+    assert packages.candidates("6.1", "amd64", names) == ["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"]
+    assert packages.candidates("6.12", "amd64", names) == ["linux-image-6.12.117+deb12-amd64", "linux-image-6.12.9+deb12-amd64"]
+    assert packages.candidates("6.2", "amd64", names) == []
 
 
 def test_progress_lines_are_understood_and_other_lines_ignored():
@@ -103,14 +159,15 @@ def test_job_runs_the_suite_with_the_interpreter_by_absolute_path_and_a_time_lim
 
 # --- the initramfs ----------------------------------------------------------------------------------
 
-def elf_module(info: dict[str, str]) -> bytes:
-    """A minimal relocatable ELF64 with a .modinfo section (null, .modinfo, .shstrtab)."""
+def elf_module(info: dict[str, str], order: str = "<") -> bytes:
+    """A minimal relocatable ELF64 with a .modinfo section (null, .modinfo, .shstrtab); ``order`` ">": big-endian."""
     modinfo = b"".join(f"{k}={v}".encode() + b"\0" for k, v in info.items())
     names = b"\0.modinfo\0.shstrtab\0"
     body_at = 64
     shoff = body_at + len(modinfo) + len(names)
-    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 1, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 2)
-    section = lambda name, offset, size: struct.pack("<IIQQQQIIQQ", name, 1, 0, 0, offset, size, 0, 0, 1, 0)  # noqa: E731
+    header = b"\x7fELF" + bytes([2, 1 if order == "<" else 2, 1]) + bytes(9) + struct.pack(
+        order + "HHIQQQIHHHHHH", 1, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 2)
+    section = lambda name, offset, size: struct.pack(order + "IIQQQQIIQQ", name, 1, 0, 0, offset, size, 0, 0, 1, 0)  # noqa: E731
     return (header + modinfo + names + bytes(64) + section(1, body_at, len(modinfo))
             + section(10, body_at + len(modinfo), len(names)))
 
@@ -155,8 +212,9 @@ def fake_kernel(tmp_path) -> packages.Kernel:
     return packages.Kernel("linux-image-test", "1", tmp_path)
 
 
-def test_modinfo_is_read_from_the_elf_section():
-    assert initramfs.modinfo(elf_module({"name": "x", "depends": "a,b", "alias": "fs-x"})) == \
+@pytest.mark.parametrize("order", ["<", ">"])  # s390x modules are big-endian
+def test_modinfo_is_read_from_the_elf_section_in_either_byte_order(order):
+    assert initramfs.modinfo(elf_module({"name": "x", "depends": "a,b", "alias": "fs-x"}, order)) == \
         {"name": ["x"], "depends": ["a,b"], "alias": ["fs-x"]}
 
 
@@ -182,6 +240,18 @@ def test_initramfs_holds_busybox_init_console_and_modules_dependencies_first(fak
         assert files[f"modules/{name}.ko"][1].startswith(b"\x7fELF")
     assert "virtio_pci" not in absent and "fuse" not in absent  # built in
     assert "xfs" in absent and "btrfs" in absent  # neither module nor built in: the guest reports the fs unsupported
+    assert files["same-path"][1] == b""  # the host's root has everything at its place
+
+
+def test_a_foreign_guest_s_initramfs_mounts_the_host_directories_at_their_paths_and_loads_its_modules_first(fake_kernel, tmp_path):
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"\x7fELF another architecture's busybox")
+    entries, absent = initramfs.initramfs_entries(fake_kernel, busybox, ("vfat", "virtio_mmio"), (ROOT, tmp_path / "site"))
+    files = parse_cpio(initramfs.cpio(entries))
+    assert files["same-path"][1].decode().splitlines() == [f"mmapconf-path-0 {ROOT}", f"mmapconf-path-1 {tmp_path / 'site'}"]
+    assert 'done < /same-path' in files["init"][1].decode()
+    order = [line.split()[0] for line in files["modules/order"][1].decode().splitlines()]
+    assert order[:2] == ["fat", "vfat"] and "virtio_mmio" in absent
 
 
 def test_initramfs_is_cached_by_content(fake_kernel, tmp_path):
@@ -366,12 +436,21 @@ def test_a_killed_runner_s_qemu_is_killed_by_the_next_run(tmp_path):
 
 
 def test_missing_host_tools_give_the_install_command(monkeypatch):
-    monkeypatch.setattr(packages, "missing_host_packages", lambda: ["qemu-system-x86", "busybox-static"])
+    monkeypatch.setattr(packages, "missing_host_packages", lambda architectures: ["qemu-system-x86", "busybox-static"])
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: nothing is installed
     with pytest.raises(VMError) as raised:
-        packages.ensure_host_tools()
+        packages.ensure_host_tools([architectures.ARCHITECTURES["x86_64"]])
     assert str(raised.value) == ("qemu-system-x86, busybox-static not installed "
                                  "(apt-get install --no-install-recommends qemu-system-x86 busybox-static)")
+
+
+def test_each_architecture_needs_its_qemu_and_a_foreign_one_mmdebstrap(monkeypatch):
+    monkeypatch.setattr(packages.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(packages, "_static", lambda path: True)
+    arch = architectures.ARCHITECTURES
+    assert packages.missing_host_packages([arch["x86_64"]]) == ["e2fsprogs", "qemu-system-x86"]
+    assert packages.missing_host_packages([arch["arm64"], arch["arm64-16k"], arch["s390x"]]) == [
+        "e2fsprogs", "qemu-system-arm", "mmdebstrap", "qemu-system-misc"]
 
 
 def test_only_refuted_or_error_cells_against_the_expectations_count_as_contradictions():
@@ -386,10 +465,10 @@ def test_only_refuted_or_error_cells_against_the_expectations_count_as_contradic
 def no_vm(monkeypatch, tmp_path):
     """main() with the host run and the guests replaced by stand-ins that 'return' the given reports."""
     claim = catalog().claims[0].id
-    monkeypatch.setattr(packages, "resolve", lambda spec: spec)
-    monkeypatch.setattr(packages, "ensure_host_tools", lambda say: None)
-    monkeypatch.setattr(runs, "prepare_guest", lambda spec, options, ledger, progress: runs.Prepared(
-        runs.Run(f"{spec}.0-1-amd64", "guest", f"{spec}.0-1-amd64", accel="tcg")))
+    monkeypatch.setattr(packages, "resolve", lambda spec, arch, cache: spec)
+    monkeypatch.setattr(packages, "ensure_host_tools", lambda architectures, say: None)
+    monkeypatch.setattr(runs, "prepare_guest", lambda arch, spec, options, ledger, progress: runs.Prepared(
+        runs.Run(f"{spec}.0-1-amd64", "guest", f"{spec}.0-1-amd64", arch=arch.name, accel="tcg"), arch))
     outcomes = {}
 
     def finish(run: runs.Run, options) -> runs.Run:
@@ -466,9 +545,9 @@ def test_a_guest_that_never_boots_or_hangs_is_killed_and_says_so(fake_kernel, tm
     qemu = tmp_path / "qemu"
     qemu.write_text(FAKE_QEMU.format(python=sys.executable, mode=mode))
     qemu.chmod(0o755)
-    monkeypatch.setattr(guest, "QEMU", str(qemu))
+    arch = dataclasses.replace(architectures.ARCHITECTURES["x86_64"], qemu=str(qemu))
     ledger = processes.ProcessLedger.create(tmp_path)
-    one = guest.Guest(fake_kernel, tmp_path / "initramfs", ledger.root / "guest", ledger.marker("guest"), scratch_gb=1)
+    one = guest.Guest(arch, fake_kernel, tmp_path / "initramfs", ledger.root / "guest", ledger.marker("guest"), scratch_gb=1)
     one.directory.mkdir()
     try:
         one.prepare("true\n")

@@ -1,0 +1,70 @@
+"""The guest architectures: which Debian kernels, which QEMU machine, and what each guest runs the suite with.
+
+x86_64 guests share the host's root and Python (the host is x86-64). The others
+(arm64 with 4 KiB and 16 KiB pages, ppc64le with 64 KiB pages, s390x big-endian)
+boot under TCG with a userland of their own (kernels/userland.py: Debian's
+python3 and the filesystem tools, unpacked without running foreign code) and
+the pinned packages built for them (bundle/sites.py). Page size and byte order
+here are what its Debian kernels have: only a report of a guest that gave none uses them; every other report
+records the guest's own (fixtures/platform.py).
+Measured facts behind the QEMU flags: ../shared/notes/other-architectures.md.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str  # what --arch takes
+    debian: str  # the dpkg architecture of its packages
+    machine: str  # uname -m in the guest (the bundle's site name)
+    flavours: tuple[tuple[str, str], ...]  # (kernel series, Debian kernel flavour); series "" for any other
+    default_series: tuple[str, ...]
+    qemu: str
+    qemu_package: str
+    qemu_machine: str  # -machine
+    tcg_cpu: str | None  # -cpu under TCG (None: the machine's default)
+    console: str
+    virtio_bus: str  # "pci" or "ccw": the suffix of its virtio devices
+    modules: tuple[str, ...]  # what its guests load before kernels/initramfs.py's GUEST_MODULES
+    default_fs: tuple[str, ...] | None  # None: every filesystem the suite knows
+    page_size: int
+    byte_order: str  # "little" or "big", as sys.byteorder says
+
+    def flavour(self, series: str) -> str:
+        table = dict(self.flavours)
+        return table.get(series, table[""])
+
+    def describe(self) -> str:
+        return f"{self.page_size >> 10} KiB pages, {self.byte_order}-endian"
+
+    @property
+    def native(self) -> bool:
+        """Whether its guests can share the host's root and Python (same instruction set)."""
+        return self.machine == platform.machine()
+
+
+ARCHITECTURES = {a.name: a for a in (
+    Architecture("x86_64", "amd64", "x86_64", (("", "amd64"),), ("6.1", "6.12"),
+                 "qemu-system-x86_64", "qemu-system-x86", "pc", "max", "ttyS0", "pci",
+                 (), None, 4096, "little"),
+    Architecture("arm64", "arm64", "aarch64", (("", "arm64"),), ("6.12", "6.1"),
+                 "qemu-system-aarch64", "qemu-system-arm",
+                 # pauth-impdef: QEMU's own pointer-authentication algorithm, half the boot and fork cost of QARMA
+                 "virt", "max,pauth-impdef=on", "ttyAMA0", "pci",
+                 ("virtio_mmio",), ("tmpfs", "ext4"), 4096, "little"),
+    Architecture("arm64-16k", "arm64", "aarch64", (("", "arm64-16k"),), ("6.12",),
+                 "qemu-system-aarch64", "qemu-system-arm", "virt", "max,pauth-impdef=on",
+                 "ttyAMA0", "pci", ("virtio_mmio",), ("tmpfs", "ext4"), 16384, "little"),
+    # Debian 6.1's powerpc64le flavour has 64 KiB pages; from 6.12 that is the -64k flavour.
+    Architecture("ppc64le", "ppc64el", "ppc64le", (("6.1", "powerpc64le"), ("", "powerpc64le-64k")), ("6.1", "6.12"),
+                 "qemu-system-ppc64", "qemu-system-ppc", "pseries,x-vof=on", None, "hvc0", "pci",
+                 (), ("tmpfs", "ext4"), 65536, "little"),
+    Architecture("s390x", "s390x", "s390x", (("", "s390x"),), ("6.1",),
+                 "qemu-system-s390x", "qemu-system-misc", "s390-ccw-virtio", "max", "ttysclp0",
+                 "ccw", (), ("tmpfs", "ext4"), 4096, "big"),
+)}
+DEFAULT_ARCH = "x86_64"
