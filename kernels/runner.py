@@ -1,18 +1,21 @@
 """python -m kernels: the suite, unchanged, under other Linux kernels in QEMU guests, and one matrix.
 
-Each kernel (by default Debian's newest linux-image-6.1.0-*-amd64 and
-linux-image-6.12.*-amd64, fetched into .tox/kernels/) boots in a QEMU guest
-that runs this checkout's suite with the host's Python (kernels/guest.py); the
-host runs it too (``--no-host``: only the guests). Every run provisions the
-same filesystems (``--fs``; default: every filesystem the suite knows, so each
-kernel reports which it supports) with the same Hypothesis profile (``kernel-matrix``:
+Each kernel of each architecture (by default x86_64: Debian's newest
+linux-image-6.1.0-*-amd64 and linux-image-6.12.*-amd64, fetched into
+.tox/kernels/; ``--arch`` adds arm64, arm64-16k, ppc64le and s390x,
+kernels/architectures.py) boots in a QEMU guest that runs this checkout's suite
+with the host's Python, or another architecture's own (kernels/userland.py);
+the host runs it too (``--no-host``: only the guests). Every run provisions the
+same filesystems (``--fs``; default: the architecture's set, for x86_64 and the
+host every filesystem the suite knows, so each kernel reports which it
+supports) with the same Hypothesis profile (``kernel-matrix``:
 derandomized, so every kernel gets the same examples). The runs' reports are
 merged into one matrix (JSON, HTML, Markdown) and a summary shows where the
 kernels differ (reports/kernel_summary.py). A kernel that does not boot, a guest
 that times out and a filesystem a guest lacks become ``error`` or ``unsupported``
 cells that say why, with the guest's console tail.
 
-  python -m kernels [--kernel SPEC]... [--no-host] [--fs NAME,...] [--timeout S] [options] [-- pytest options]
+  python -m kernels [--arch ARCH,...] [--kernel SPEC]... [--no-host] [--fs NAME,...] [--timeout S] [options] [-- pytest options]
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ function fillSelect(id, values, shown) {
 }
 function build() {
   const head = el('tr', {}, el('th', {class: 'claim'}, 'claim'));
-  cols.forEach(col => head.append(el('th', {title: col.id}, col.kernel_release, el('br'), col.fs_type + ' · ' + col.target)));
+  cols.forEach(col => head.append(el('th', {title: col.id + ' (' + (col.platform || col.arch) + ')'}, col.kernel_release, el('br'),
+    col.fs_type + ' · ' + col.target)));
   document.querySelector('#matrix thead').append(head);
   const body = document.querySelector('#matrix tbody');
   const topics = [...new Set(claims.map(c => c.topic))];

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.matrix import cell_grid, rows_that_differ, verdict_key
+from reports.matrix import cell_grid, platform, rows_that_differ, verdict_key
 
 SYMBOL = {"holds": "✅", "refuted": "❌", "observed": "🔵", "unsupported": "⚪", "error": "💥", "not run": "·"}
 
@@ -23,7 +23,7 @@ def render(matrix: dict) -> str:
         f"{len(matrix['claims'])} claims × {len(columns)} column(s): {counts}; "
         f"**{summary['unexpected']} unexpected**.",
         "",
-        "| column | kernel | arch | filesystem | holds | refuted | observed | unsupported | error | not run |",
+        "| column | kernel | platform | filesystem | holds | refuted | observed | unsupported | error | not run |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for column in columns:
@@ -31,7 +31,7 @@ def render(matrix: dict) -> str:
         for claim in matrix["claims"]:
             verdict = grid[(claim["id"], column["id"])]["verdict"]
             tally[verdict] = tally.get(verdict, 0) + 1
-        lines.append(f"| `{column['id']}` | {column['kernel_release']} | {column['arch']} | {column['fs_type']} | "
+        lines.append(f"| `{column['id']}` | {column['kernel_release']} | {platform(column['host'])} | {column['fs_type']} | "
                      + " | ".join(str(tally.get(v, 0)) for v in SYMBOL) + " |")
     differ = rows_that_differ(matrix)
     notable = [c for c in matrix["claims"]

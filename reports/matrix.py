@@ -88,6 +88,7 @@ def from_run(run: dict) -> dict:
             "id": column_id(host, target),
             "kernel_release": host["kernel_release"],
             "arch": host["arch"],
+            "platform": platform(host),
             "fs_type": target["fs"]["type"],
             "target": target["id"],
             "host": host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -220,7 +221,9 @@ def test_kernel_summary_of_plain_runs_shows_where_their_kernels_differ(run_repor
     assert done.returncode == 0, done.stderr
     release = json.loads(run_report.read_text())["host"]["kernel_release"]
     assert done.stdout.startswith("kernel matrix: 2 kernel(s) x ")
-    assert re.search(rf"^{re.escape(release)} +- +- ", done.stdout, re.M)  # not run by the kernel matrix: how unknown
+    platform = f"{os.uname().machine}, {os.sysconf('SC_PAGE_SIZE') >> 10} KiB pages, {'LE' if sys.byteorder == 'little' else 'BE'}"
+    # not run by the kernel matrix: how unknown
+    assert re.search(rf"^{re.escape(release)} +{re.escape(platform)} +- +- ", done.stdout, re.M)
     assert ">> SYNC-4 " in done.stdout
     assert reports_cli("kernels", "--markdown", run_report, copy).stdout.startswith("# mmapconf kernel matrix")
 
