@@ -8,6 +8,8 @@ Files ``suite/expectations/*.toml`` hold ``[[expect]]`` tables:
     kernel = ">=5.4"                 # optional: comma-separated bounds on the upstream version (kernel_upstream())
     fs = ["ext4", "tmpfs"]           # optional: filesystem types (as in reports), or names of
                                      # provisioned filesystems (e.g. "overlay-tmpfs", "ext4-1k")
+    small_blocks = true              # optional: only where the filesystem's blocks are smaller than its
+                                     # pages (ext4-1k; ext4 under 16 and 64 KiB pages)
     reason = "why the platform behaves so"
     reference = "where that behaviour is specified or explained"
 
@@ -25,11 +27,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from fixtures.libc import PAGE_SIZE
 from fixtures.platform import kernel_version_tuple
 from harness.catalog import Catalog, CatalogError, catalog, shown_path
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "suite" / "expectations"
-FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "reason", "reference"}
+FIELDS = {"claim", "verdict", "alternatives", "os", "kernel", "fs", "small_blocks", "reason", "reference"}
 BOUND = re.compile(r"^(>=|<=|>|<|==)\s*(\d+(?:\.\d+)*)$")
 
 
@@ -41,15 +44,19 @@ class Expectation:
     os: str
     kernel: str
     fs: tuple[str, ...]
+    small_blocks: bool
     reason: str
     reference: str
     file: str
 
-    def applies(self, os_name: str, kernel_release: str, fs: tuple[str, ...]) -> bool:
-        """``fs``: the names the target's filesystem goes by (fs_names_in_expectations())."""
+    def applies(self, os_name: str, kernel_release: str, fs: tuple[str, ...], small_blocks: bool = False) -> bool:
+        """``fs``: the names the target's filesystem goes by (fs_names_in_expectations()); ``small_blocks``:
+        whether its blocks are smaller than its pages (has_small_blocks())."""
         if self.os and self.os != os_name:
             return False
         if self.fs and not set(fs) & set(self.fs):
+            return False
+        if self.small_blocks and not small_blocks:
             return False
         return kernel_in_range(kernel_release, self.kernel)
 
@@ -103,8 +110,10 @@ def parse_expectation(entry: dict, cat: Catalog, path: Path, number: int) -> Exp
     fs = entry.get("fs", [])
     if not isinstance(fs, list) or not all(isinstance(f, str) for f in fs):
         raise CatalogError(f"{where}: 'fs' must be a list of filesystem types")
+    if entry.get("small_blocks", True) is not True:
+        raise CatalogError(f"{where}: 'small_blocks' is true or absent")
     return Expectation(claim.id, verdict, alternatives, entry.get("os", ""), kernel, tuple(fs),
-                       entry["reason"].strip(), entry["reference"].strip(), path.name)
+                       entry.get("small_blocks", False), entry["reason"].strip(), entry["reference"].strip(), path.name)
 
 
 def load_expectations(cat: Catalog, directory: Path = EXPECTATIONS_DIR) -> tuple[Expectation, ...]:
@@ -136,9 +145,17 @@ def fs_names_in_expectations(fs: dict) -> tuple[str, ...]:
     return (fs["type"],) + ((provisioned["name"],) if provisioned.get("name") else ())
 
 
+def has_small_blocks(fs: dict) -> bool:
+    """Whether a target's filesystem has blocks smaller than the pages its files are mapped in (its statfs block
+    size against its page size): the page holding EOF then spans blocks wholly past EOF."""
+    block, page = fs.get("block_size"), fs.get("page_size") or PAGE_SIZE
+    return bool(block) and block < page
+
+
 def expectation_for(directory: Path, claim_id: str, os_name: str, kernel_release: str,
-                    fs: tuple[str, ...]) -> Expectation | None:
+                    fs: tuple[str, ...], small_blocks: bool = False) -> Expectation | None:
     """The expectation in ``directory`` recorded for this claim on this platform, if any: the first one that
-    names this filesystem, else the first one for any filesystem."""
-    matching = [e for e in expectations(directory) if e.claim == claim_id and e.applies(os_name, kernel_release, fs)]
-    return next((e for e in matching if e.fs), matching[0] if matching else None)
+    names this filesystem (one that also asks for small blocks first), else the first one for any filesystem."""
+    matching = [e for e in expectations(directory)
+                if e.claim == claim_id and e.applies(os_name, kernel_release, fs, small_blocks)]
+    return next((e for e in sorted(matching, key=lambda e: not e.small_blocks) if e.fs), matching[0] if matching else None)

@@ -36,7 +36,8 @@ from pytest_forked import forked_run_report
 from fixtures.files import Workspace
 from fixtures.platform import host_identity
 from harness.catalog import CatalogError, Claim, catalog
-from harness.expectations import EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations
+from harness.expectations import (EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations,
+                                  has_small_blocks)
 from harness.requirements import unmet
 from harness.targets import Target
 from harness.findings import ClaimRefuted, Finding, plain
@@ -211,8 +212,9 @@ class RunAlone:
 
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:
     host = host_identity()
-    expectation = expectation_for(item.config.getoption("expectations"), record.claim.id,
-                                  host["os"], host["kernel_upstream"], fs_names_in_expectations(record.target.fs))
+    expectation = expectation_for(item.config.getoption("expectations"), record.claim.id, host["os"],
+                                  host["kernel_upstream"], fs_names_in_expectations(record.target.fs),
+                                  has_small_blocks(record.target.fs))
     if record.verdict in ("unsupported", "error"):
         as_expected = record.verdict == "unsupported"
     elif expectation is None:

@@ -136,6 +136,11 @@ def lseek_writes(draw, page: int) -> scenario.LseekWrite:
 @example(data=PageRelative(lambda page: scenario.ExtendAfterTailWrite(
     page_size=page, file_size=1, fill_seed=1, offset=0, length=page, write_at=1, data=b"\x01", msync=False, new_size=2,
     then="keep")))
+# Where blocks are smaller than pages (ext4 with 1 KiB blocks; 4 KiB blocks under 16 and 64 KiB pages), a store half
+# a page in lies in a block wholly past the old EOF block, which zeroing the EOF block alone leaves as it is.
+@example(data=PageRelative(lambda page: scenario.ExtendAfterTailWrite(
+    page_size=page, file_size=1, fill_seed=1, offset=0, length=page, write_at=page // 2, data=b"\x01", msync=False,
+    new_size=page + 1, then="keep")))
 def test_ftruncate_up_after_store_past_eof_reads_zero(conformance, target, data):
     case = draw_case(data, target, extensions_after_tail_write(target.page_size))
     conformance.judge(scenario.judge_old_tail_zero_after_extension, case,

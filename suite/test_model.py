@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from harness.expectations import has_small_blocks
 from suite.model.platform_choice import fs_names_for_model, platform_for
 from suite.scenarios import model as scenario
 from harness.findings import ClaimRefuted
@@ -26,7 +27,8 @@ def test_catalog_claims_hold_together_under_random_sequences(conformance, target
     # The property is the state machine itself: Hypothesis draws every operation in this process and
     # shrinks a failing sequence (run_state_machine_as_test inside the scenario), with this profile's
     # max_examples as the number of sequences (at least MIN_SEQUENCES).
-    platform, taken = platform_for(fs_names_for_model(target.fs), pytestconfig.getoption("expectations"))
+    platform, taken = platform_for(fs_names_for_model(target.fs), pytestconfig.getoption("expectations"),
+                                   has_small_blocks(target.fs))
     if platform is None:
         conformance.unsupported(taken["unsupported"])
     sequences = max(settings.default.max_examples, MIN_SEQUENCES)

@@ -35,6 +35,7 @@ from fixtures import libc, procmem
 from fixtures.files import Workspace
 from fixtures.platform import fs_identity
 from fixtures.probe import Child, probe
+from harness.expectations import has_small_blocks
 from suite.model.platform_choice import platform_for
 from suite.model.reference import Discrepancy, Model, Platform
 from suite.strategies import file_sizes, pattern
@@ -186,7 +187,8 @@ class ModelMachine(RuleBasedStateMachine):
             os.close(fd)
             self.path = Path(name)
         if platform is None:
-            platform, taken = platform_for((fs_identity(str(self.path.parent)).type,))
+            fs = fs_identity(str(self.path.parent)).as_dict()
+            platform, taken = platform_for((fs["type"],), small_blocks=has_small_blocks(fs))
             if platform is None:
                 self.path.unlink()
                 raise RuntimeError(f"the model cannot run here: {taken['unsupported']}")

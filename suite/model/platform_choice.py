@@ -42,9 +42,10 @@ def fs_names_for_model(fs: dict) -> tuple[str, ...]:
     return (upper,) if upper else fs_names_in_expectations(fs)
 
 
-def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tuple[Platform | None, dict]:
+def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR,
+                 small_blocks: bool = False) -> tuple[Platform | None, dict]:
     """The model's Platform for this OS, kernel and filesystem (``fs``: the names it goes by,
-    fs_names_in_expectations()), and what it took from where (for reports).
+    fs_names_in_expectations(); ``small_blocks``: has_small_blocks()), and what it took from where (for reports).
 
     Returns (None, taken) when an alternative the model needs is not recorded or not one it encodes;
     ``taken["unsupported"]`` says which."""
@@ -67,7 +68,7 @@ def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR) -> tup
     if values.pop("priv4_untouched") != values["priv4"]:
         taken["unsupported"] = "PRIV-4/untouched and PRIV-4/read take different alternatives here"
         return None, taken
-    eof3 = expectation_for(directory, "EOF-3", os_name, release, fs)
+    eof3 = expectation_for(directory, "EOF-3", os_name, release, fs, small_blocks)
     values["eof3_zeroes"] = eof3 is None or eof3.verdict != "refuted"
     taken["EOF-3"] = "holds" if values["eof3_zeroes"] else "refuted"
     chosen = Platform(**values)

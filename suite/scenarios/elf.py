@@ -17,6 +17,7 @@ import os
 import re
 import select
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -32,8 +33,10 @@ from harness.findings import Finding, holds, refuted
 PAGE = libc.PAGE_SIZE
 HANDSHAKE_TIMEOUT = 30.0
 SHARED_OBJECT = re.compile(r"\.so(\.|$)")
-# The libraries ELF-2 compares: basename patterns of the C library and of the dynamic loader.
-LIBRARIES = {"libc": r"^libc(\.so|-[0-9.]+\.so)", "ld-linux": r"^ld-linux[-.\w]*\.so"}
+LIBC = re.compile(r"^libc(\.so|-[0-9.]+\.so)")
+# The libraries ELF-2 compares: the C library, and the dynamic loader (its name is the architecture's:
+# ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld64.so.2 on ppc64le, ld64.so.1 on s390x).
+LIBRARIES = ("libc", "loader")
 DLOPEN_CANDIDATES = ("m", "z", "bz2", "lzma", "ffi", "util", "rt", "crypt", "sqlite3", "uuid")
 
 
@@ -148,7 +151,44 @@ def library_mappings(case: LibrariesCase) -> LibrariesSeen:
 
 
 def is_libc(path: str) -> bool:
-    return bool(re.search(LIBRARIES["libc"], path.rsplit("/", 1)[-1]))
+    return bool(LIBC.search(path.rsplit("/", 1)[-1]))
+
+
+def program_interpreter(executable: str = "/proc/self/exe") -> str | None:
+    """The dynamic loader an ELF executable names (its PT_INTERP), in either ELF class and byte order; None for
+    a static program."""
+    with open(executable, "rb") as handle:
+        header = handle.read(64)
+        if header[:4] != b"\x7fELF":
+            return None
+        order = "<" if header[5] == 1 else ">"
+        if header[4] == 2:  # ELFCLASS64
+            phoff, = struct.unpack_from(order + "Q", header, 0x20)
+            entry_size, count = struct.unpack_from(order + "HH", header, 0x36)
+            layout = order + "IIQ16xQ"  # p_type, p_flags, p_offset, p_filesz
+        else:
+            phoff, = struct.unpack_from(order + "I", header, 0x1C)
+            entry_size, count = struct.unpack_from(order + "HH", header, 0x2A)
+            layout = order + "II8xI"  # p_type, p_offset, p_filesz (p_flags comes later in ELF32)
+        handle.seek(phoff)
+        table = handle.read(entry_size * count)
+        for index in range(count):
+            fields = struct.unpack_from(layout, table, index * entry_size)
+            if fields[0] == 3:  # PT_INTERP
+                offset, size = (fields[2], fields[3]) if header[4] == 2 else (fields[1], fields[2])
+                handle.seek(offset)
+                return handle.read(size).rstrip(b"\0").decode()
+    return None
+
+
+def library_basename_matches(library: str) -> re.Pattern:
+    """What the basename of a library's mapped file matches: libc's pattern, or the loader's resolved name."""
+    if library == "libc":
+        return LIBC
+    interpreter = program_interpreter()
+    if interpreter is None:
+        raise RuntimeError(f"{sys.executable} is statically linked: it has no dynamic loader")
+    return re.compile(f"^{re.escape(os.path.basename(os.path.realpath(interpreter)))}$")
 
 
 def judge_library_code_private_rx(case: LibrariesCase, seen: LibrariesSeen) -> Finding:
@@ -177,7 +217,7 @@ def judge_library_code_private_rx(case: LibrariesCase, seen: LibrariesSeen) -> F
 @dataclass(frozen=True)
 class SharedTextCase:
     other: str  # "forked", "python" or "cat"
-    library: str  # a key of LIBRARIES
+    library: str  # one of LIBRARIES
     touch: tuple[float, ...] | None  # positions in [0, 1) of the code pages both processes touch; None: all pages
 
 
@@ -191,8 +231,8 @@ class SharedTextSeen:
 
 
 def code_mapping(entries: list[dict], library: str) -> dict | None:
-    """The r-xp mapping of the library (by basename pattern)."""
-    pattern = re.compile(LIBRARIES[library])
+    """The r-xp mapping of the library (by its file's basename)."""
+    pattern = library_basename_matches(library)
     for entry in entries:
         if entry["perms"] == "r-xp" and entry["inode"] and pattern.search(entry["path"].rsplit("/", 1)[-1]):
             return entry
