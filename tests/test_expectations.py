@@ -9,8 +9,8 @@ import pytest
 
 from fixtures.platform import kernel_upstream
 from harness.catalog import CLAIMS_DIR, CatalogError, catalog, shown_path
-from harness.expectations import (EXPECTATIONS_DIR, expectation_for, fs_names_in_expectations, kernel_in_range,
-                                  load_expectations, parse_expectation)
+from harness.expectations import (EXPECTATIONS_DIR, expectation_for, fs_names_in_expectations, has_small_blocks,
+                                  kernel_in_range, load_expectations, parse_expectation)
 
 BASE = {"claim": "SYNC-4", "verdict": "refuted", "reason": "r", "reference": "ref"}
 
@@ -45,6 +45,23 @@ def test_predicate_matches_os_kernel_and_filesystem():
     assert not expectation.applies("Linux", "6.18.1", ("ext4",))
     assert not expectation.applies("Linux", "5.10.0", ("tmpfs",))
     assert not expectation.applies("FreeBSD", "14.0", ("tmpfs",))
+
+
+def test_a_small_blocks_entry_applies_only_where_blocks_are_smaller_than_pages(tmp_path):
+    entry = parse_expectation(dict(BASE, fs=["ext4"], small_blocks=True), catalog(), Path("x.toml"), 1)
+    assert entry.applies("Linux", "6.12.117", ("ext4",), small_blocks=True)
+    assert not entry.applies("Linux", "6.12.117", ("ext4",), small_blocks=False)
+    assert has_small_blocks({"type": "ext4", "block_size": 1024, "page_size": 4096})
+    assert has_small_blocks({"type": "ext4", "block_size": 4096, "page_size": 16384})
+    assert not has_small_blocks({"type": "ext4", "block_size": 4096, "page_size": 4096})
+    assert not has_small_blocks({"type": "hugetlbfs", "block_size": 2 << 20, "page_size": 2 << 20})
+    with pytest.raises(CatalogError, match="'small_blocks' is true or absent"):
+        parse_expectation(dict(BASE, small_blocks=False), catalog(), Path("x.toml"), 1)
+    # where both match, the entry asking for small blocks is the one that applies
+    (tmp_path / "a.toml").write_text(THIS_FS.replace("overlayfs", "ext4") + THIS_FS.replace("overlayfs", "ext4").replace(
+        'fs = ["ext4"]', 'fs = ["ext4"]\nsmall_blocks = true').replace("private-copy", "file-contents"))
+    assert expectation_for(tmp_path, "BUS-5/untouched", "Linux", "6.18.1", ("ext4",), True).small_blocks
+    assert not expectation_for(tmp_path, "BUS-5/untouched", "Linux", "6.18.1", ("ext4",)).small_blocks
 
 
 def test_entry_for_the_filesystem_takes_precedence_over_one_for_every_filesystem(tmp_path):
