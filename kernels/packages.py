@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 from fixtures import apt
 from fixtures.commands import run_tool
 from kernels import CHECKOUT, VMError
-from kernels.architectures import Architecture
+from kernels.architectures import ARCHITECTURES, Architecture
 
 DEFAULT_CACHE = CHECKOUT / ".tox" / "kernels"
 BUSYBOX = "/bin/busybox"
@@ -82,9 +82,9 @@ def ensure_host_tools(architectures: Iterable[Architecture], say: Callable[[str]
 
 # --- apt for an architecture -------------------------------------------------------------------------
 
-@functools.cache
-def host_debian_arch() -> str:
-    return _run("dpkg", "--print-architecture").strip()
+def host_debian_arch() -> str | None:
+    """The dpkg architecture of this machine's own packages (None: one no --arch has)."""
+    return next((a.debian for a in ARCHITECTURES.values() if a.native), None)
 
 
 @dataclass(frozen=True)
