@@ -30,7 +30,7 @@ from kernels.architectures import Architecture
 # The suite's interpreter and what its provisioning runs (mount, losetup, mkfs.*, timeout); busybox-static is the
 # initramfs's shell.
 PACKAGES = ("python3", "busybox-static", "coreutils", "mount", "util-linux", "e2fsprogs", "xfsprogs", "btrfs-progs",
-            "dosfstools", "squashfs-tools", "erofs-utils")
+            "dosfstools", "squashfs-tools", "erofs-utils", "fuse3", "bindfs")
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ def test_each_architecture_has_its_kernels_and_filesystems_unless_given():
     arm, ppc, s390 = (architectures.ARCHITECTURES[n] for n in ("arm64-16k", "ppc64le", "s390x"))
     assert options.architectures == [arm, ppc, s390]
     assert [options.kernels(a) for a in (arm, ppc, s390)] == [["6.12"], ["6.1", "6.12"], ["6.1"]]
-    assert options.filesystems(arm) == ["tmpfs", "ext4"] and options.filesystems(None) == list(provision.FILESYSTEMS)
+    assert options.filesystems(arm) == ["tmpfs", "ext4", "xfs", "btrfs", "vfat"] and options.filesystems(s390) == ["tmpfs", "ext4"]
+    assert options.filesystems(None) == list(provision.FILESYSTEMS)
     given = command_line.parse(["--arch", "all", "--kernel", "6.12", "--fs", "tmpfs"])
     assert [a.name for a in given.architectures] == list(architectures.ARCHITECTURES)
     assert all(given.kernels(a) == ["6.12"] and given.filesystems(a) == ["tmpfs"] for a in given.architectures)

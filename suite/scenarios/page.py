@@ -165,6 +165,8 @@ class FreshMapSeen:
 
 def map_fresh(workspace: Workspace, case: MapCase) -> FreshMapSeen:
     """Write the file, evict it, mmap() it and look at once: mincore() of the range, cachestat() of the file."""
+    # 9p with cache=none refuses every MAP_SHARED mapping of an O_RDWR fd, PROT_WRITE or not (VM_MAYWRITE).
+    workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with workspace.opened(path, case.open_mode) as fd:
@@ -226,6 +228,7 @@ class TouchSeen:
 
 def touch_one_page(workspace: Workspace, case: TouchCase) -> TouchSeen:
     """Evicted file, mmap() of all of it, one load from one page (in a child), then mincore() of the whole range."""
+    workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
@@ -297,6 +300,7 @@ def advise_willneed(workspace: Workspace, case: WillneedCase) -> WillneedSeen:
     range than mincore(2) reports resident (up to date), the missing pages were never queued and waiting longer
     cannot bring them. Without cachestat(2) (before Linux 6.5) the polling runs to the bound."""
     wanted = advised_pages(case)
+    workspace.ensure_mappable(case.open_mode, case.flags)
     with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
