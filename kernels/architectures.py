@@ -54,7 +54,7 @@ ARM64_FS = ("tmpfs", "ext4", "xfs", "btrfs", "vfat")
 ARCHITECTURES = {a.name: a for a in (
     Architecture("x86_64", "amd64", "x86_64", (("", "amd64"),), ("6.1", "6.12"),
                  "qemu-system-x86_64", "qemu-system-x86", "pc", "max", "ttyS0", "pci",
-                 (), None, 4096, "little"),
+                 ("crc32c_intel",), None, 4096, "little"),
     Architecture("arm64", "arm64", "aarch64", (("", "arm64"),), ("6.12", "6.1"),
                  "qemu-system-aarch64", "qemu-system-arm",
                  # pauth-impdef: QEMU's own pointer-authentication algorithm, half the boot and fork cost of QARMA

@@ -46,7 +46,7 @@ GUEST_MODULES = (
     "virtio_pci", "virtio_blk",  # the PCI transport and the scratch disk (built into x86's 6.12)
     "9pnet_virtio", "9p",  # the root, results and modules shares; the 9p-cache-* filesystems
     "overlay",  # the root's tmpfs overlay; overlay-* filesystems
-    "crc32c_intel", "crc32c_generic",  # crypto "crc32c" for ext4 metadata_csum, xfs, btrfs
+    "crc32c_generic",  # crypto "crc32c" for ext4 metadata_csum, xfs, btrfs (x86 loads crc32c_intel first)
     "ext4",  # the scratch disk; ext2-1k, ext4, ext4-1k, overlay-ext4 (ext4 serves ext2)
     "loop", "xfs", "btrfs", "fuse", "squashfs", "erofs",
     "vfat", "nls_cp437", "nls_ascii",  # vfat with the Debian defaults (codepage 437, iocharset ascii)
