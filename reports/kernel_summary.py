@@ -109,6 +109,22 @@ def differences(matrix: dict) -> tuple[list[dict], dict[str, dict[str, str]]]:
     return found, coverage
 
 
+def platform_differences(matrix: dict, verdicts: dict[str, str]) -> list[str]:
+    """Where kernels of one series on different platforms (architecture, page size, byte order) give different
+    verdicts: one line per such series, e.g. '6.12: aarch64, 4 KiB pages, LE: holds | ppc64le, 64 KiB pages, LE:
+    refuted'. A difference across series alone is the kernels'; within a series, the platform's."""
+    runs = {run.label: run for run in kernel_runs(matrix)}
+    series: dict[str, dict[str, set[str]]] = {}
+    for label, verdict in verdicts.items():
+        name = ".".join(runs[label].columns[0]["kernel_release"].split(".")[:2])  # 6.12.117+deb12-arm64 -> 6.12
+        series.setdefault(name, {}).setdefault(runs[label].platform, set()).add(verdict)
+    lines = []
+    for name, by_platform in sorted(series.items()):
+        if len(by_platform) > 1 and len({frozenset(v) for v in by_platform.values()}) > 1:
+            lines.append(f"{name}: " + " | ".join(f"{p}: {'/'.join(sorted(v))}" for p, v in sorted(by_platform.items())))
+    return lines
+
+
 def contradictions(matrix: dict) -> list[dict]:
     """Cells that contradict the expectations: refuted or in error where they say otherwise. A claim recorded as
     refuted that holds here is left out: a profile of a few examples need not find the counterexample."""
@@ -184,6 +200,7 @@ def lines(matrix: dict, color: bool = False) -> list[str]:
             groups.setdefault(tuple(sorted(item["verdicts"].items())), []).append(item["fs"])
         for verdicts, filesystems_alike in groups.items():
             out.append(f"     {', '.join(filesystems_alike)}: " + " | ".join(f"{k}: {v}" for k, v in verdicts))
+            out += [f"       by platform, same series {line}" for line in platform_differences(matrix, dict(verdicts))]
             example = items[[i["fs"] for i in items].index(filesystems_alike[0])]
             for kernel, verdict in verdicts:
                 detail = example["details"][kernel]

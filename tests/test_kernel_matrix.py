@@ -454,6 +454,20 @@ def test_each_architecture_needs_its_qemu_and_a_foreign_one_mmdebstrap(monkeypat
         "e2fsprogs", "qemu-system-arm", "mmdebstrap", "qemu-system-misc"]
 
 
+def test_a_difference_within_a_kernel_series_is_shown_by_platform():
+    claim = catalog().claims[0].id
+    docs = []
+    for release, page, verdicts in (("6.12.117+deb12-arm64-16k", 16384, {(claim, "ext4"): "refuted"}),
+                                    ("6.12.117+deb12-arm64", 4096, {}),
+                                    ("6.1.0-57-arm64", 4096, {(claim, "ext4"): "refuted"})):
+        doc = ok_report(release, verdicts, ["ext4"])
+        doc["host"].update(arch="aarch64", page_size=page, byte_order="little")
+        docs.append(doc)
+    text = "\n".join(kernel_summary.lines(merge([from_run(d) for d in docs])))
+    assert "by platform, same series 6.12: aarch64, 16 KiB pages, LE: refuted | aarch64, 4 KiB pages, LE: holds" in text
+    assert "same series 6.1:" not in text  # one platform there: the kernels differ, not the platforms
+
+
 def test_only_refuted_or_error_cells_against_the_expectations_count_as_contradictions():
     cells = [{"claim": "A", "column": "k/fs/t", "verdict": "refuted", "as_expected": False},
              {"claim": "B", "column": "k/fs/t", "verdict": "error", "as_expected": False},
