@@ -9,6 +9,8 @@ by construction, not by luck.
 
 from __future__ import annotations
 
+import hashlib
+
 from fixtures import libc
 from fixtures.outcome import Outcome, returned
 from fixtures.probe import probe
@@ -35,14 +37,22 @@ def release_fence(inner: int, pages: int, page_size: int) -> None:
     libc.checked("munmap(fence)", libc.munmap(inner - page_size, (pages + 2) * page_size))
 
 
+def digest(data: bytes) -> str:
+    """What a "digest" access returns for these bytes: a whole huge page (32 MiB under 16 KiB base pages) would
+    otherwise travel from every child and be held for the judge."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def act(item: tuple) -> object:
-    """One access, run in a child (a probe_each batch item): ("maps", addr, None), ("read", addr, length) or
-    ("write", addr, data)."""
+    """One access, run in a child (a probe_each batch item): ("maps", addr, None), ("read", addr, length),
+    ("digest", addr, length): digest() of those bytes, or ("write", addr, data)."""
     kind, addr, arg = item
     if kind == "maps":
         return steps.maps_entry(addr)
     if kind == "read":
         return libc.read_bytes(addr, arg)
+    if kind == "digest":
+        return digest(libc.read_bytes(addr, arg))
     libc.write_bytes(addr, arg)
     return None
 

@@ -17,7 +17,7 @@ from fixtures.files import OPEN_MODES, Workspace
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
-from suite.scenarios.address_space import act, relative, release_fence, reserve
+from suite.scenarios.address_space import act, digest, relative, release_fence, reserve
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.scenarios.case import PagedCase
 from suite.strategies import pattern
@@ -216,7 +216,7 @@ class PartialMunmapSeen:
     munmap_errno: str | None
     perms_before: tuple[str, ...]  # /proc/self/maps perms of each page before the munmap
     entries: tuple[Outcome, ...]  # per page, a child's /proc/self/maps look-up afterwards
-    reads: tuple[Outcome, ...]  # per page, a child's read of the whole page
+    reads: tuple[Outcome, ...]  # per page, a child's read of the whole page: its digest() (address_space)
     writes: tuple[Outcome, ...]  # per page, a child's store of the page's own first byte back into it
 
 
@@ -230,7 +230,7 @@ def partial_munmap(workspace: Workspace, case: PartialMunmap) -> PartialMunmapSe
             page_addrs = [addr + i * size for i in range(case.pages)]
             perms_before = tuple(steps.maps_entry(a)["perms"] for a in page_addrs)
             result = libc.munmap(page_addrs[case.first], case.unmap_length)
-            items = ([("maps", a, None) for a in page_addrs] + [("read", a, size) for a in page_addrs]
+            items = ([("maps", a, None) for a in page_addrs] + [("digest", a, size) for a in page_addrs]
                      + [("write", a, content[case.offset + i * size:case.offset + i * size + 1]) for i, a in enumerate(page_addrs)])
             outcomes = probe_each(act, items)
         finally:
@@ -257,7 +257,7 @@ def judge_partial_munmap_removes_only_range(case: PartialMunmap, seen: PartialMu
         if entry.value["perms"] != seen.perms_before[page]:
             return refuted(f"kept page {page} changed protection from {seen.perms_before[page]} to {entry.value['perms']}")
         start = case.offset + page * case.page_size
-        if not read.ok or read.value != content[start:start + case.page_size]:
+        if not read.ok or read.value != digest(content[start:start + case.page_size]):
             return refuted(f"kept page {page} no longer loads the file's bytes: {_ending(read)}")
         writable = "PROT_WRITE" in case.prot
         if not (write.ok if writable else write.killed_by(signal.SIGSEGV)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fixtures.outcome import returned
 from suite.scenarios import unmap
+from suite.scenarios.address_space import digest
 from suite.strategies import pattern
 from tests.judges.helpers import RETURNED_NONE, SIGBUS, SIGSEGV, self_tests
 
@@ -20,7 +21,7 @@ STORED = ORIGINAL[:5] + b"ab" + ORIGINAL[7:]
 
 CONTENT = pattern(3, 3 * PAGE)
 PARTIAL = unmap.PartialMunmap(PAGE, "O_RDWR", ("PROT_READ", "PROT_WRITE"), "MAP_SHARED", 3 * PAGE, 3, 0, 3, 1, 1, PAGE)
-PAGES = [returned(CONTENT[i * PAGE:(i + 1) * PAGE]) for i in range(3)]
+PAGES = [returned(digest(CONTENT[i * PAGE:(i + 1) * PAGE])) for i in range(3)]
 PARTIAL_SEEN = unmap.PartialMunmapSeen(None, ("rw-s",) * 3, (MAPPED, RETURNED_NONE, MAPPED), (PAGES[0], SIGSEGV, PAGES[2]),
                                        (RETURNED_NONE, SIGSEGV, RETURNED_NONE))
 
@@ -47,7 +48,7 @@ CASES = {
                                 (SIGSEGV, SIGSEGV, RETURNED_NONE)),
         unmap.PartialMunmapSeen(None, ("rw-s",) * 3, (returned(dict(ENTRY, perms="r--s")), RETURNED_NONE, MAPPED),
                                 PARTIAL_SEEN.reads, PARTIAL_SEEN.writes),
-        unmap.PartialMunmapSeen(None, ("rw-s",) * 3, PARTIAL_SEEN.entries, (PAGES[0], SIGSEGV, returned(bytes(PAGE))),
+        unmap.PartialMunmapSeen(None, ("rw-s",) * 3, PARTIAL_SEEN.entries, (PAGES[0], SIGSEGV, returned(digest(bytes(PAGE)))),
                                 PARTIAL_SEEN.writes),
         unmap.PartialMunmapSeen(None, ("rw-s",) * 3, PARTIAL_SEEN.entries, PARTIAL_SEEN.reads, (RETURNED_NONE, SIGSEGV, SIGSEGV))]),
     unmap.judge_unaligned_munmap_fails_einval: (UNALIGNED, unmap.UnalignedMunmapSeen("EINVAL", BEFORE, BEFORE, returned(ORIGINAL)), [
