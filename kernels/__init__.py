@@ -11,10 +11,37 @@ or a stand-in for one that gave none), runner (main). The summary is
 reports/kernel_summary.py (``python -m reports kernels``).
 """
 
+import contextlib
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 class VMError(Exception):
     """Something a guest needs is missing or failed; the message is one line for the user."""
+
+
+def is_built(tree: Path) -> bool:
+    """Whether a cached tree (an unpacked kernel, a userland, a site of pinned packages) was finished."""
+    return (tree / ".complete").is_file()
+
+
+@contextlib.contextmanager
+def building(tree: Path) -> Iterator[Path]:
+    """A scratch directory beside ``tree`` to build it in: when the block ends it replaces ``tree`` (an unfinished
+    one included) and is marked finished (is_built()); when the block raises, or the run is killed, it is removed
+    or left as a dot-directory nothing reads."""
+    tree.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{tree.name}-", dir=tree.parent))
+    try:
+        yield partial
+        if tree.exists():
+            shutil.rmtree(tree)
+        partial.rename(tree)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (tree / ".complete").touch()

@@ -17,14 +17,13 @@ import functools
 import re
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from fixtures import apt
 from fixtures.commands import run_tool
-from kernels import CHECKOUT, VMError
+from kernels import CHECKOUT, VMError, building, is_built
 from kernels.architectures import ARCHITECTURES, Architecture
 
 DEFAULT_CACHE = CHECKOUT / ".tox" / "kernels"
@@ -243,7 +242,7 @@ def fetch(spec: str, arch: Architecture, cache: Path, say: Callable[[str], None]
         package, version = resolved, package_version(apt_, resolved)
         deb = None
     tree = cache / f"{package}_{version.replace(':', '%3a')}"
-    if (tree / ".complete").is_file():
+    if is_built(tree):
         return Kernel(package, version, tree)
     if deb is None:
         deb = next((d for d in debs.glob(f"{package}_*.deb") if _deb_field(d, "Version") == version), None)
@@ -257,17 +256,9 @@ def fetch(spec: str, arch: Architecture, cache: Path, say: Callable[[str], None]
         if deb is None:
             raise VMError(f"apt-get download {package} left no .deb in {debs}")
     say(f"unpacking {deb.name} (dpkg -x)")
-    partial = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
-    try:
+    with building(tree) as partial:
         _run("dpkg", "-x", str(deb), str(partial))
         kernel = Kernel(package, version, partial)
         if not kernel.image.is_file():
             raise VMError(f"{deb.name} has no /boot/vmlinuz-{kernel.release} or vmlinux-{kernel.release}")
-        if tree.exists():
-            shutil.rmtree(tree)
-        partial.rename(tree)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    (tree / ".complete").touch()
     return Kernel(package, version, tree)

@@ -17,14 +17,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from bundle import BuildError, sites
 from fixtures.commands import run_tool
-from kernels import CHECKOUT, VMError
+from kernels import CHECKOUT, VMError, building, is_built
 from kernels.architectures import Architecture
 
 # The suite's interpreter and what its provisioning runs (mount, losetup, mkfs.*, timeout); busybox-static is the
@@ -53,37 +52,29 @@ def codename() -> str:
     return match.group(1)
 
 
-def _compile(python: str, tree: Path, strip: Path | None = None) -> None:
+def _compile(python: str, tree: Path, built_in: Path, seen_as: Path) -> None:
     """Byte-compile ``tree`` with the host's CPython ``python`` (e.g. "3.11") when it has one (else the guest
-    compiles what it imports, each run); ``strip``: the prefix the guest does not see."""
+    compiles what it imports, each run); its files are recorded as the guest sees them: ``seen_as`` in place of the
+    scratch directory ``built_in``."""
     interpreter = sys.executable if f"{sys.version_info[0]}.{sys.version_info[1]}" == python else shutil.which(f"python{python}")
     if interpreter is None:
         return
-    paths = ["-s", str(strip), "-p", "/"] if strip else []
-    subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0", *paths, str(tree)], capture_output=True)
+    subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0", "-s", str(built_in), "-p", str(seen_as), str(tree)],
+                   capture_output=True)
 
 
 def _root(arch: Architecture, cache: Path, say: Callable[[str], None]) -> Path:
     release = codename()
     key = hashlib.sha256(" ".join((release, *PACKAGES)).encode()).hexdigest()[:12]
     root = cache / "userland" / f"{arch.debian}-{release}-{key}"
-    if (root / ".complete").is_file():
+    if is_built(root):
         return root
     say(f"making the {arch.debian} userland (mmdebstrap --variant=extract {release}: {', '.join(PACKAGES)})")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{arch.debian}-", dir=root.parent))
-    try:
+    with building(root) as partial:
         run_tool("mmdebstrap", "--quiet", "--variant=extract", f"--architectures={arch.debian}",
                  f"--include={','.join(PACKAGES)}", release, str(partial), error=VMError, timeout=1800)
         python = _python(partial)
-        _compile(python, partial / "usr" / "lib" / f"python{python}", strip=partial)
-        if root.exists():
-            shutil.rmtree(root)
-        partial.rename(root)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    (root / ".complete").touch()
+        _compile(python, partial / "usr" / "lib" / f"python{python}", partial, Path("/"))
     return root
 
 
@@ -100,16 +91,15 @@ def _site(arch: Architecture, python: str, cache: Path, say: Callable[[str], Non
     requirements = CHECKOUT / "requirements.txt"
     key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     into = cache / "sites" / key / site.name
-    if (into / ".complete").is_file():
+    if is_built(into):
         return into
     try:
         wheels = sites.download(site, requirements, cache, say)
-        shutil.rmtree(into, ignore_errors=True)
-        sites.install(site, wheels, into)
+        with building(into) as partial:
+            sites.install(site, wheels, partial)
+            _compile(python, partial, partial, into)
     except BuildError as error:
         raise VMError(str(error)) from None
-    _compile(python, into)
-    (into / ".complete").touch()
     return into
 
 

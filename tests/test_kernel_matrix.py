@@ -19,7 +19,8 @@ import pytest
 from fixtures import provision
 from fixtures.platform import unprovisioned_fs_identity
 from harness.catalog import catalog
-from kernels import VMError, architectures, command_line, guest, initramfs, packages, processes, run_reports, runner, runs
+from kernels import (VMError, architectures, building, command_line, guest, initramfs, is_built, packages, processes,
+                     run_reports, runner, runs)
 from kernels.progress import parse_progress
 from reports import kernel_summary
 from reports.__main__ import main as reports_main
@@ -573,3 +574,18 @@ def test_a_guest_that_never_boots_or_hangs_is_killed_and_says_so(fake_kernel, tm
     assert (boot.status, boot.reason) == (status, reason)
     assert boot.console[0] == "[    0.000000] Linux version 6.99.0-fake"
     assert (boot.exit_status, boot.boot_s is not None) == ((0, True) if mode == "ok" else (None, mode == "hang"))
+
+
+def test_a_cached_tree_is_built_aside_and_only_a_finished_one_counts(tmp_path):
+    tree = tmp_path / "cache" / "tree"
+    with pytest.raises(VMError):
+        with building(tree) as partial:
+            (partial / "half").touch()
+            raise VMError("download failed")
+    assert not tree.exists() and list((tmp_path / "cache").iterdir()) == []
+    tree.mkdir()
+    (tree / "stale").touch()  # left by a killed run: unfinished, replaced
+    assert not is_built(tree)
+    with building(tree) as partial:
+        (partial / "whole").touch()
+    assert is_built(tree) and sorted(p.name for p in tree.iterdir()) == [".complete", "whole"]
