@@ -16,6 +16,8 @@ which wraps the harness's functions from outside) and prints, per claim, sorted 
   verdict  the verdict and its expectation (harness/verdicts.py _finish)
   hypo     Hypothesis outside the example bodies: generation, shrinking, database (0 for a test without @given:
            there it is part of scen)
+  server   scenarios run in the claim test's scenario server (fixtures/scenario_server.py): their files, forks,
+           children and own work there, and the rendezvous (the next phases are what runs in the test's process)
   files    scratch files made and removed (fixtures/files.py Workspace)
   forks    fork children made and reaped (fixtures/probe.py Child: pipes, fork, waiting for the child's exit);
            processes started (subprocess: fork and exec)
@@ -27,7 +29,8 @@ which wraps the harness's functions from outside) and prints, per claim, sorted 
   unacc    wall minus all of the above
 
 then the run (start-up to the first test, the tests, the end), the floors (measured in the same run, in the same
-pytest process, before the first test and after the last: fork + waitpid; a Hypothesis example that forks once,
+pytest process, before the first test and after the last: fork + waitpid (and the same in a scenario server, for
+comparison); a Hypothesis example that forks once,
 as many examples a run as the profile gives a claim test; probe() of a no-op) and the cost per example against
 them. Serial only: the split is per process (-n is refused).
 
@@ -46,9 +49,10 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("forked", "pytest", "verdict", "hypo", "files", "forks", "child", "judge", "scen", "report", "unacc")
+PHASES = ("forked", "pytest", "verdict", "hypo", "server", "files", "forks", "child", "judge", "scen", "report", "unacc")
 # the plugin's phase names -> the table's
-FROM_PLUGIN = {"pytest": "pytest", "verdict": "verdict", "hypothesis": "hypo", "files": "files", "forks": "forks",
+FROM_PLUGIN = {"pytest": "pytest", "verdict": "verdict", "hypothesis": "hypo", "server": "server", "files": "files",
+               "forks": "forks",
                "child": "child", "judge": "judge", "scenario": "scen"}
 USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR (pytest is not imported here)
 PARALLEL_OPTIONS = ("-n", "--numprocesses", "--dist", "--maxprocesses", "-d", "--tx")
@@ -163,7 +167,7 @@ def mean_floors(measured: list[dict]) -> dict | None:
     """The floors: the mean of their measurements (before the first test, after the last), which are kept too."""
     if not measured:
         return None
-    figures = ("fork_wait", "hypothesis_example", "probe_noop")
+    figures = ("fork_wait", "server_fork_wait", "hypothesis_example", "probe_noop")
     parts = measured[0]["probe_split"]
     return {"samples": measured[0]["samples"], "measured": {m["when"]: m for m in measured},
             **{figure: sum(m[figure] for m in measured) / len(measured) for figure in figures},
@@ -230,7 +234,8 @@ def main() -> int:
               f"before the first test and after the last is the floor):")
         for when, measured in [*floors["measured"].items(), ("floor", floors)]:
             split = measured["probe_split"]
-            print(f"  {when:<6} fork + waitpid {1000 * measured['fork_wait']:.2f}; Hypothesis example with one fork "
+            print(f"  {when:<6} fork + waitpid {1000 * measured['fork_wait']:.2f} (in a scenario server "
+                  f"{1000 * measured['server_fork_wait']:.2f}); Hypothesis example with one fork "
                   f"{1000 * measured['hypothesis_example']:.2f}; probe() of a no-op {1000 * measured['probe_noop']:.2f} "
                   f"(Child() {1000 * split['create']:.2f}, call {1000 * split['call']:.2f}, "
                   f"close {1000 * split['close']:.2f})")

@@ -162,6 +162,7 @@ class Recorder:
         Workspace.new_file = _timed("files", Workspace.new_file)
         Workspace.file = _timed_file(Workspace.file)
         verdicts.Conformance.judge = _observed_steps(_timed("judge", verdicts.Conformance.judge))
+        verdicts.Conformance.observe = _timed("server", verdicts.Conformance.observe)
         verdicts._finish = _timed("verdict", verdicts._finish)
         os.fork = _counted_fork(self.fork)
 
@@ -304,6 +305,8 @@ class Recorder:
     def measure_floors(self) -> dict:
         from hypothesis import HealthCheck, given, settings, strategies as st
 
+        from benchmarks import fork_floor
+        from fixtures import scenario_server
         from fixtures.probe import Child
 
         fork, samples = self.fork, self.config.getoption("phases_floor_samples")
@@ -314,6 +317,12 @@ class Recorder:
                 os._exit(0)
             os.waitpid(pid, 0)
         fork_wait = (time.monotonic() - started) / samples
+        scenario_server.start_zygote()
+        server = scenario_server.server()
+        try:
+            server_fork_wait = server.observe(fork_floor.fork_wait, samples)
+        finally:
+            server.close()
 
         bodies = 0
 
@@ -346,7 +355,8 @@ class Recorder:
             for name, (a, b) in zip(("create", "call", "close"), zip(marks, marks[1:])):
                 split[name] += b - a
         probe_split = {name: total / samples for name, total in split.items()}
-        return {"samples": samples, "fork_wait": fork_wait, "hypothesis_example": hypothesis_example,
+        return {"samples": samples, "fork_wait": fork_wait, "server_fork_wait": server_fork_wait,
+                "hypothesis_example": hypothesis_example,
                 "hypothesis_examples": bodies, "probe_noop": sum(probe_split.values()), "probe_split": probe_split}
 
 

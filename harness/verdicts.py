@@ -26,14 +26,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import hypothesis
 import pytest
 from hypothesis.errors import Unsatisfiable
 from pytest_forked import forked_run_report
 
-from fixtures.files import Workspace
+from fixtures import scenario_server
+from fixtures.files import Rejected, Workspace
 from fixtures.platform import host_identity
 from harness.catalog import CatalogError, Claim, catalog
 from harness.expectations import (EXPECTATIONS_DIR, Expectation, expectation_for, expectations, fs_names_in_expectations,
@@ -92,6 +93,22 @@ class Conformance:
                                    record.target.fs.get("lacks"))
         self.state_dir = Path(record.target.state_dir)
         self._record = record
+        self._server: scenario_server.ScenarioServer | None = None
+
+    def observe(self, scenario: Callable, *args: Any) -> Any:
+        """``scenario(*args)`` (``workspace`` among them, as it is), run in this claim test's scenario server
+        (fixtures/scenario_server.py): its observation. An example the scenario found the target cannot hold is
+        rejected (reject())."""
+        if self._server is None:
+            self._server = scenario_server.server()
+        try:
+            return self._server.observe(scenario, *args)
+        except Rejected as rejection:
+            self.reject(str(rejection))
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
 
     def __repr__(self) -> str:
         return f"Conformance({self.claim.id!r})"
@@ -121,11 +138,13 @@ class Conformance:
 
 
 @pytest.fixture
-def conformance(request: pytest.FixtureRequest) -> Conformance:
+def conformance(request: pytest.FixtureRequest) -> Iterator[Conformance]:
     record = request.node.stash.get(_RECORD, None)
     if record is None:
         raise pytest.UsageError(f"{request.node.nodeid}: 'conformance' needs @pytest.mark.claim(ID) and a 'target' argument")
-    return Conformance(record)
+    conformance = Conformance(record)
+    yield conformance
+    conformance.close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -152,6 +171,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RunAlone(), "mmapconf-run-alone")
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scenario_server.stop_zygote()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cat = catalog()
     for item in items:
@@ -175,6 +198,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     would make ``-k fork`` select every claim.)"""
     if _CLAIM not in item.stash:
         return None
+    scenario_server.start_zygote()  # before the fork: every claim test's process asks it for a scenario server
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for report in forked_run_report(item):
         item.ihook.pytest_runtest_logreport(report=report)

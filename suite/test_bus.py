@@ -52,14 +52,14 @@ def truncated_accesses(draw, page: int) -> scenario.TruncatedAccess:
 @given(data=st.data())
 def test_access_page_wholly_beyond_eof_sigbus(conformance, target, data):
     case = draw_case(data, target, beyond_eof_accesses(target.page_size))
-    conformance.judge(scenario.judge_sigbus, case, scenario.access_beyond_eof(conformance.workspace, case))
+    conformance.judge(scenario.judge_sigbus, case, conformance.observe(scenario.access_beyond_eof, conformance.workspace, case))
 
 
 @pytest.mark.claim("BUS-2")
 @given(data=st.data())
 def test_truncate_then_access_shared_page_beyond_new_eof_sigbus(conformance, target, data):
     case = draw_case(data, target, truncated_accesses(target.page_size))
-    conformance.judge(scenario.judge_sigbus, case, scenario.access_after_truncate(conformance.workspace, case))
+    conformance.judge(scenario.judge_sigbus, case, conformance.observe(scenario.access_after_truncate, conformance.workspace, case))
 
 
 def _truncate_targets(page: int, old_size: int):
@@ -153,21 +153,21 @@ def downs_then_ups(draw, page: int) -> scenario.DownThenUp:
 def test_truncate_keeps_new_eof_page_readable_with_zero_tail(conformance, target, data):
     case = draw_case(data, target, truncations_to_partial_page(target.page_size))
     conformance.judge(scenario.judge_new_eof_page_readable_zero_tail, case,
-                      scenario.read_new_eof_page(conformance.workspace, case))
+                      conformance.observe(scenario.read_new_eof_page, conformance.workspace, case))
 
 
 @pytest.mark.claim("BUS-4/mapping-end")
 @given(data=st.data())
 def test_load_past_end_of_mapping_sigbus(conformance, target, data):
     case = draw_case(data, target, past_mapping_ends(target.page_size))
-    conformance.judge(scenario.judge_past_mapping_end_sigbus, case, scenario.load_past_mapping_end(conformance.workspace, case))
+    conformance.judge(scenario.judge_past_mapping_end_sigbus, case, conformance.observe(scenario.load_past_mapping_end, conformance.workspace, case))
 
 
 @pytest.mark.claim("BUS-4/eof-page-end")
 @given(data=st.data())
 def test_load_past_page_boundary_after_eof_sigbus(conformance, target, data):
     case = draw_case(data, target, past_eof_page_ends(target.page_size))
-    conformance.judge(scenario.judge_eof_page_end_sigbus, case, scenario.load_past_eof_page_end(conformance.workspace, case))
+    conformance.judge(scenario.judge_eof_page_end_sigbus, case, conformance.observe(scenario.load_past_eof_page_end, conformance.workspace, case))
 
 
 # BUS-5: where the mapping's descriptor decides the alternative (overlayfs: one opened O_RDONLY before the copy-up
@@ -181,7 +181,7 @@ def test_load_past_page_boundary_after_eof_sigbus(conformance, target, data):
 def test_private_unwritten_page_beyond_new_eof_after_truncate(conformance, target, data):
     case = draw_case(data, target, private_truncations(target.page_size, ("no", "read")))
     conformance.judge(scenario.judge_private_untouched_after_truncate, case,
-                      scenario.read_private_after_truncate(conformance.workspace, case))
+                      conformance.observe(scenario.read_private_after_truncate, conformance.workspace, case))
 
 
 @pytest.mark.claim("BUS-5/copied")
@@ -193,11 +193,11 @@ def test_private_unwritten_page_beyond_new_eof_after_truncate(conformance, targe
 def test_private_copied_page_beyond_new_eof_after_truncate(conformance, target, data):
     case = draw_case(data, target, private_truncations(target.page_size, ("write",)))
     conformance.judge(scenario.judge_private_copied_after_truncate, case,
-                      scenario.read_private_after_truncate(conformance.workspace, case))
+                      conformance.observe(scenario.read_private_after_truncate, conformance.workspace, case))
 
 
 @pytest.mark.claim("BUS-6")
 @given(data=st.data())
 def test_truncate_down_then_up_pages_accessible_and_zero(conformance, target, data):
     case = draw_case(data, target, downs_then_ups(target.page_size))
-    conformance.judge(scenario.judge_down_then_up_zero, case, scenario.truncate_down_then_up(conformance.workspace, case))
+    conformance.judge(scenario.judge_down_then_up_zero, case, conformance.observe(scenario.truncate_down_then_up, conformance.workspace, case))

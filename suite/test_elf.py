@@ -32,13 +32,13 @@ def shared_text_cases(draw) -> scenario.SharedTextCase:
 @pytest.mark.claim("ELF-1")
 @given(case=libraries_cases())
 def test_shared_library_code_mapped_private_read_execute(conformance, target, case):
-    conformance.judge(scenario.judge_library_code_private_rx, case, scenario.library_mappings(case))
+    conformance.judge(scenario.judge_library_code_private_rx, case, conformance.observe(scenario.library_mappings, case))
 
 
 @pytest.mark.claim("ELF-2")
 @given(case=shared_text_cases())
 def test_processes_share_library_code_page_frames(conformance, target, case):
-    seen = scenario.compare_text_frames(case)
+    seen = conformance.observe(scenario.compare_text_frames, case)
     if not scenario.same_file(seen):
         conformance.reject(f"the {case.other} process does not map the same {case.library} file r-xp "
                            f"(a statically linked program, or another copy of the library)")

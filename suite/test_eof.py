@@ -46,14 +46,14 @@ def tail_writes(draw, page: int) -> scenario.TailWrite:
 @given(data=st.data())
 def test_bytes_past_eof_in_last_page_read_zero(conformance, target, data):
     case = draw_case(data, target, tail_reads(target.page_size))
-    conformance.judge(scenario.judge_tail_reads_zero, case, scenario.read_tail(conformance.workspace, case))
+    conformance.judge(scenario.judge_tail_reads_zero, case, conformance.observe(scenario.read_tail, conformance.workspace, case))
 
 
 @pytest.mark.claim("EOF-2")
 @given(data=st.data())
 def test_stores_past_eof_in_last_page_not_written_back(conformance, target, data):
     case = draw_case(data, target, tail_writes(target.page_size))
-    conformance.judge(scenario.judge_tail_write_not_written_back, case, scenario.write_tail(conformance.workspace, case))
+    conformance.judge(scenario.judge_tail_write_not_written_back, case, conformance.observe(scenario.write_tail, conformance.workspace, case))
 
 
 @st.composite
@@ -144,32 +144,32 @@ def lseek_writes(draw, page: int) -> scenario.LseekWrite:
 def test_ftruncate_up_after_store_past_eof_reads_zero(conformance, target, data):
     case = draw_case(data, target, extensions_after_tail_write(target.page_size))
     conformance.judge(scenario.judge_old_tail_zero_after_extension, case,
-                      scenario.extend_after_tail_write(conformance.workspace, case))
+                      conformance.observe(scenario.extend_after_tail_write, conformance.workspace, case))
 
 
 @pytest.mark.claim("EOF-4")
 @given(data=st.data())
 def test_stores_through_shared_mapping_never_change_st_size(conformance, target, data):
     case = draw_case(data, target, mapped_stores(target.page_size))
-    conformance.judge(scenario.judge_size_unchanged_by_stores, case, scenario.stores_keep_size(conformance.workspace, case))
+    conformance.judge(scenario.judge_size_unchanged_by_stores, case, conformance.observe(scenario.stores_keep_size, conformance.workspace, case))
 
 
 @pytest.mark.claim("EOF-5")
 @given(data=st.data())
 def test_ftruncate_extension_reads_zero_by_read_and_mapping(conformance, target, data):
     case = draw_case(data, target, extensions(target.page_size))
-    conformance.judge(scenario.judge_extension_reads_zero, case, scenario.extend(conformance.workspace, case))
+    conformance.judge(scenario.judge_extension_reads_zero, case, conformance.observe(scenario.extend, conformance.workspace, case))
 
 
 @pytest.mark.claim("EOF-6")
 @given(data=st.data())
 def test_shared_mapping_of_empty_file_sigbus_until_ftruncate(conformance, target, data):
     case = draw_case(data, target, empty_file_maps(target.page_size))
-    conformance.judge(scenario.judge_empty_file_accesses_sigbus, case, scenario.map_empty_file(conformance.workspace, case))
+    conformance.judge(scenario.judge_empty_file_accesses_sigbus, case, conformance.observe(scenario.map_empty_file, conformance.workspace, case))
 
 
 @pytest.mark.claim("EOF-7")
 @given(data=st.data())
 def test_lseek_write_grown_file_maps_hole_as_zero(conformance, target, data):
     case = draw_case(data, target, lseek_writes(target.page_size))
-    conformance.judge(scenario.judge_hole_reads_zero, case, scenario.lseek_write_map(conformance.workspace, case))
+    conformance.judge(scenario.judge_hole_reads_zero, case, conformance.observe(scenario.lseek_write_map, conformance.workspace, case))

@@ -41,21 +41,21 @@ def fork_stores(draw, page: int, flags: str) -> scenario.ForkStores:
 @given(data=st.data())
 def test_child_inherits_mapping_at_same_address(conformance, target, data):
     case = draw_case(data, target, inherit_cases(target.page_size))
-    conformance.judge(scenario.judge_inherited_at_same_address, case, scenario.inherit(conformance.workspace, case))
+    conformance.judge(scenario.judge_inherited_at_same_address, case, conformance.observe(scenario.inherit, conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-2")
 @given(data=st.data())
 def test_shared_mapping_stores_seen_by_parent_and_child(conformance, target, data):
     case = draw_case(data, target, fork_stores(target.page_size, "MAP_SHARED"))
-    conformance.judge(scenario.judge_shared_stores_seen_both_ways, case, scenario.fork_and_store(conformance.workspace, case))
+    conformance.judge(scenario.judge_shared_stores_seen_both_ways, case, conformance.observe(scenario.fork_and_store, conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-3")
 @given(data=st.data())
 def test_private_mapping_stores_after_fork_stay_private(conformance, target, data):
     case = draw_case(data, target, fork_stores(target.page_size, "MAP_PRIVATE"))
-    conformance.judge(scenario.judge_private_stores_stay_private, case, scenario.fork_and_store(conformance.workspace, case))
+    conformance.judge(scenario.judge_private_stores_stay_private, case, conformance.observe(scenario.fork_and_store, conformance.workspace, case))
 
 
 @st.composite
@@ -112,7 +112,7 @@ def locked_increments(draw, page: int) -> scenario.LockedIncrements:
 def test_child_reads_parent_pre_fork_private_stores(conformance, target, data):
     case = draw_case(data, target, pre_fork_private_stores(target.page_size))
     conformance.judge(scenario.judge_child_sees_parent_pre_fork_stores, case,
-                      scenario.store_private_then_fork(conformance.workspace, case))
+                      conformance.observe(scenario.store_private_then_fork, conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-5")
@@ -120,11 +120,11 @@ def test_child_reads_parent_pre_fork_private_stores(conformance, target, data):
 def test_shared_anonymous_mapping_stores_seen_by_parent_and_child(conformance, target, data):
     case = draw_case(data, target, anonymous_stores(target.page_size))
     conformance.judge(scenario.judge_shared_stores_seen_both_ways, case,
-                      scenario.fork_and_store_anonymous(conformance.workspace, case))
+                      conformance.observe(scenario.fork_and_store_anonymous, conformance.workspace, case))
 
 
 @pytest.mark.claim("FORK-6")
 @given(data=st.data())
 def test_locked_increments_through_shared_mapping_lose_nothing(conformance, target, data):
     case = draw_case(data, target, locked_increments(target.page_size))
-    conformance.judge(scenario.judge_locked_increments_exact, case, scenario.locked_increments(conformance.workspace, case))
+    conformance.judge(scenario.judge_locked_increments_exact, case, conformance.observe(scenario.locked_increments, conformance.workspace, case))

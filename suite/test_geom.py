@@ -162,53 +162,53 @@ def hints(draw, target) -> scenario.Hint:
 @given(data=st.data())
 def test_mmap_unaligned_offset_fails_einval(conformance, target, data):
     call = draw_case(data, target, unaligned_offset_calls(target))
-    conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))
+    conformance.judge(scenario.judge_fails_einval_no_mapping, call, conformance.observe(scenario.call_mmap, conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-2")
 @given(data=st.data())
 def test_mapping_byte_i_is_file_byte_offset_plus_i(conformance, target, data):
     case = draw_case(data, target, offset_maps(target))
-    conformance.judge(scenario.judge_byte_i_is_file_byte_offset_plus_i, case, scenario.load_at_offset(conformance.workspace, case))
+    conformance.judge(scenario.judge_byte_i_is_file_byte_offset_plus_i, case, conformance.observe(scenario.load_at_offset, conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-3")
 @given(data=st.data())
 def test_failed_mmap_returns_map_failed_not_null(conformance, target, data):
     call = draw_case(data, target, failing_calls(target))
-    conformance.judge(scenario.judge_returns_map_failed, call, scenario.call_mmap_raw(conformance.workspace, call))
+    conformance.judge(scenario.judge_returns_map_failed, call, conformance.observe(scenario.call_mmap_raw, conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-4")
 @given(data=st.data())
 def test_unaligned_length_maps_whole_last_page(conformance, target, data):
     case = draw_case(data, target, unaligned_lengths(target))
-    conformance.judge(scenario.judge_whole_last_page_mapped, case, scenario.map_unaligned_length(conformance.workspace, case))
+    conformance.judge(scenario.judge_whole_last_page_mapped, case, conformance.observe(scenario.map_unaligned_length, conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-5")
 @given(data=st.data())
 def test_map_fixed_returns_addr_and_replaces_range(conformance, target, data):
     case = draw_case(data, target, fixed_maps(target))
-    conformance.judge(scenario.judge_fixed_at_addr_replacing_range, case, scenario.map_fixed(conformance.workspace, case))
+    conformance.judge(scenario.judge_fixed_at_addr_replacing_range, case, conformance.observe(scenario.map_fixed, conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-6")
 @given(data=st.data())
 def test_address_without_map_fixed_is_only_a_hint(conformance, target, data):
     case = draw_case(data, target, hints(target))
-    conformance.judge(scenario.judge_hint_only_a_hint, case, scenario.map_with_hints(conformance.workspace, case))
+    conformance.judge(scenario.judge_hint_only_a_hint, case, conformance.observe(scenario.map_with_hints, conformance.workspace, case))
 
 
 @pytest.mark.claim("GEOM-7")
 @given(data=st.data())
 def test_map_shared_with_map_private_fails_einval(conformance, target, data):
     call = draw_case(data, target, shared_private_calls(target))
-    conformance.judge(scenario.judge_shared_private_rejected, call, scenario.call_mmap(conformance.workspace, call))
+    conformance.judge(scenario.judge_shared_private_rejected, call, conformance.observe(scenario.call_mmap, conformance.workspace, call))
 
 
 @pytest.mark.claim("GEOM-8")
 @given(data=st.data())
 def test_mmap_zero_length_fails_einval(conformance, target, data):
     call = draw_case(data, target, zero_length_calls(target))
-    conformance.judge(scenario.judge_fails_einval_no_mapping, call, scenario.call_mmap(conformance.workspace, call))
+    conformance.judge(scenario.judge_fails_einval_no_mapping, call, conformance.observe(scenario.call_mmap, conformance.workspace, call))

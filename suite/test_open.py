@@ -124,7 +124,7 @@ def add_writes(draw, target) -> scenario.AddWrite:
 @given(data=st.data())
 def test_shared_writable_map_of_rdonly_fd_fails_eacces(conformance, target, data):
     attempt = draw_case(data, target, map_attempts(target, "O_RDONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
-    conformance.judge(scenario.judge_fails_with_eacces, attempt, scenario.try_map(conformance.workspace, attempt))
+    conformance.judge(scenario.judge_fails_with_eacces, attempt, conformance.observe(scenario.try_map, conformance.workspace, attempt))
 
 
 @pytest.mark.claim("OPEN-2")
@@ -132,7 +132,7 @@ def test_shared_writable_map_of_rdonly_fd_fails_eacces(conformance, target, data
 def test_private_writable_map_of_rdonly_fd_works_and_stays_private(conformance, target, data):
     case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_PRIVATE"), prots(target, "PROT_WRITE"), 1,
                                              st.booleans(), st.just(False)))
-    conformance.judge(scenario.judge_private_writable_map_works, case, scenario.map_and_use(conformance.workspace, case))
+    conformance.judge(scenario.judge_private_writable_map_works, case, conformance.observe(scenario.map_and_use, conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-3")
@@ -141,7 +141,7 @@ def test_shared_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target, 
     case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_SHARED"),
                                              prots(target, "PROT_READ", exclude=("PROT_WRITE",)), None, st.booleans(),
                                              st.just(False)))
-    conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
+    conformance.judge(scenario.judge_map_loads_file_bytes, case, conformance.observe(scenario.map_and_use, conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-4")
@@ -150,21 +150,21 @@ def test_private_readonly_map_of_rdonly_fd_loads_file_bytes(conformance, target,
     case = draw_case(data, target, use_cases(target, "O_RDONLY", st.just("MAP_PRIVATE"),
                                              prots(target, "PROT_READ", exclude=("PROT_WRITE",)), None, st.booleans(),
                                              st.just(False)))
-    conformance.judge(scenario.judge_map_loads_file_bytes, case, scenario.map_and_use(conformance.workspace, case))
+    conformance.judge(scenario.judge_map_loads_file_bytes, case, conformance.observe(scenario.map_and_use, conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-5")
 @given(data=st.data())
 def test_map_of_wronly_fd_fails_whatever_prot_and_flags(conformance, target, data):
     attempt = draw_case(data, target, map_attempts(target, "O_WRONLY", st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"]), prots(target)))
-    conformance.judge(scenario.judge_fails, attempt, scenario.try_map(conformance.workspace, attempt))
+    conformance.judge(scenario.judge_fails, attempt, conformance.observe(scenario.try_map, conformance.workspace, attempt))
 
 
 @pytest.mark.claim("OPEN-6")
 @given(data=st.data())
 def test_shared_writable_map_of_wronly_fd_succeeds(conformance, target, data):
     attempt = draw_case(data, target, map_attempts(target, "O_WRONLY", st.just("MAP_SHARED"), prots(target, "PROT_WRITE")))
-    conformance.judge(scenario.judge_succeeds, attempt, scenario.try_map(conformance.workspace, attempt))
+    conformance.judge(scenario.judge_succeeds, attempt, conformance.observe(scenario.try_map, conformance.workspace, attempt))
 
 
 @pytest.mark.claim("OPEN-7")
@@ -172,14 +172,14 @@ def test_shared_writable_map_of_wronly_fd_succeeds(conformance, target, data):
 def test_rdonly_fd_maps_only_without_prot_write(conformance, target, data):
     # Every prot x flags combination is tried on each example's fd, so no combination depends on the draw.
     matrix = draw_case(data, target, map_matrices(target, "O_RDONLY"))
-    conformance.judge(scenario.judge_only_readonly_prots_succeed, matrix, scenario.try_map_each(conformance.workspace, matrix))
+    conformance.judge(scenario.judge_only_readonly_prots_succeed, matrix, conformance.observe(scenario.try_map_each, conformance.workspace, matrix))
 
 
 @pytest.mark.claim("OPEN-8")
 @given(data=st.data())
 def test_mprotect_adding_write_to_shared_map_of_rdonly_fd_fails_eacces(conformance, target, data):
     case = draw_case(data, target, add_writes(target))
-    conformance.judge(scenario.judge_mprotect_write_refused, case, scenario.mprotect_add_write(conformance.workspace, case))
+    conformance.judge(scenario.judge_mprotect_write_refused, case, conformance.observe(scenario.mprotect_add_write, conformance.workspace, case))
 
 
 @pytest.mark.claim("OPEN-9")
@@ -187,4 +187,4 @@ def test_mprotect_adding_write_to_shared_map_of_rdonly_fd_fails_eacces(conforman
 def test_mapping_loads_and_stores_after_fd_closed(conformance, target, data):
     case = draw_case(data, target, use_cases(target, "O_RDWR", st.sampled_from(FLAGS), st.just(("PROT_READ", "PROT_WRITE")), 1,
                                              st.just(True), st.booleans()))
-    conformance.judge(scenario.judge_mapping_valid_after_close, case, scenario.map_and_use(conformance.workspace, case))
+    conformance.judge(scenario.judge_mapping_valid_after_close, case, conformance.observe(scenario.map_and_use, conformance.workspace, case))

@@ -120,7 +120,7 @@ def large_maps(draw, page: int) -> scenario.LargeMapCase:
 def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, data):
     case = draw_case(data, target, fresh_maps(target.page_size))
     conformance.workspace.ensure_executable(case.prot)
-    seen = scenario.map_fresh(conformance.workspace, case)
+    seen = conformance.observe(scenario.map_fresh, conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
     conformance.judge(scenario.judge_mmap_loads_nothing, case, seen)
 
@@ -131,7 +131,7 @@ def test_mmap_of_uncached_file_makes_no_page_resident(conformance, target, data)
 def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, target, data):
     case = draw_case(data, target, touches(*_windows(target)))
     conformance.workspace.ensure_executable(case.prot)
-    seen = scenario.touch_one_page(conformance.workspace, case)
+    seen = conformance.observe(scenario.touch_one_page, conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
     conformance.judge(scenario.judge_first_access_loads_page_only_nearby, case, seen)
 
@@ -142,7 +142,7 @@ def test_first_load_makes_page_resident_far_pages_stay_absent(conformance, targe
 def test_madvise_willneed_makes_advised_pages_resident_untouched(conformance, target, data):
     case = draw_case(data, target, willneeds(*_windows(target)))
     conformance.workspace.ensure_executable(case.prot)
-    seen = scenario.advise_willneed(conformance.workspace, case)
+    seen = conformance.observe(scenario.advise_willneed, conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
     conformance.judge(scenario.judge_willneed_prefetches, case, seen)
 
@@ -164,7 +164,7 @@ def advised_range(advice: tuple[str, ...], ends_inside_a_page: bool) -> PageRela
 @example(data=advised_range(("MADV_SEQUENTIAL", "MADV_RANDOM", "MADV_DONTNEED"), ends_inside_a_page=True))
 def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance, target, data):
     case = draw_case(data, target, advice_cases(CONVENTIONAL, target))
-    conformance.judge(scenario.judge_conventional_advice, case, scenario.advise(conformance.workspace, case))
+    conformance.judge(scenario.judge_conventional_advice, case, conformance.observe(scenario.advise, conformance.workspace, case))
 
 
 @pytest.mark.claim("PAGE-4/hugepage")
@@ -173,7 +173,7 @@ def test_madvise_sequential_random_dontneed_on_private_file_mapping(conformance,
 @example(data=advised_range(("MADV_HUGEPAGE",), ends_inside_a_page=True))
 def test_madvise_hugepage_on_private_file_mapping(conformance, target, data):
     case = draw_case(data, target, advice_cases(st.just(("MADV_HUGEPAGE",)), target))
-    conformance.judge(scenario.judge_hugepage_advice, case, scenario.advise(conformance.workspace, case))
+    conformance.judge(scenario.judge_hugepage_advice, case, conformance.observe(scenario.advise, conformance.workspace, case))
 
 
 @pytest.mark.claim("PAGE-5")
@@ -181,6 +181,6 @@ def test_madvise_hugepage_on_private_file_mapping(conformance, target, data):
 @given(data=st.data())
 def test_mmap_of_huge_sparse_file_makes_nothing_resident(conformance, target, data):
     case = draw_case(data, target, large_maps(target.page_size))
-    seen = scenario.map_large(conformance.workspace, case)
+    seen = conformance.observe(scenario.map_large, conformance.workspace, case)
     _reject_unless_evicted(conformance, seen)
     conformance.judge(scenario.judge_large_map_costs_nothing, case, seen)

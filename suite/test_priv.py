@@ -39,7 +39,7 @@ def private_stores_elsewhere(draw, page: int) -> scenario.PrivateStoresElsewhere
 @given(data=st.data())
 def test_private_stores_never_reach_file(conformance, target, data):
     case = draw_case(data, target, private_stores(target.page_size))
-    conformance.judge(scenario.judge_file_unchanged, case, scenario.store_private(conformance.workspace, case))
+    conformance.judge(scenario.judge_file_unchanged, case, conformance.observe(scenario.store_private, conformance.workspace, case))
 
 
 @pytest.mark.claim("PRIV-2")
@@ -47,7 +47,7 @@ def test_private_stores_never_reach_file(conformance, target, data):
 def test_private_stores_invisible_to_other_process(conformance, target, data):
     case = draw_case(data, target, private_stores_elsewhere(target.page_size))
     conformance.judge(scenario.judge_other_process_sees_file, case,
-                      scenario.store_private_read_elsewhere(conformance.workspace, case))
+                      conformance.observe(scenario.store_private_read_elsewhere, conformance.workspace, case))
 
 
 def _store_in_page(draw, page_size: int, size: int, page: int, current: bytes) -> tuple[int, bytes]:
@@ -145,32 +145,32 @@ def dontneed_privates(draw, page_size: int) -> scenario.DontneedPrivate:
 def test_private_page_is_page_cache_frame_until_first_store(conformance, target, data):
     case = draw_case(data, target, private_frames(target.page_size))
     conformance.judge(scenario.judge_private_page_is_cache_page_until_written, case,
-                      scenario.private_frames(conformance.workspace, case))
+                      conformance.observe(scenario.private_frames, conformance.workspace, case))
 
 
 @pytest.mark.claim("PRIV-4/untouched")
 @given(data=st.data())
 def test_private_unaccessed_page_after_file_change(conformance, target, data):
     case = draw_case(data, target, later_changes(target.page_size, ("none", "distant")))
-    conformance.judge(scenario.judge_later_change_seen, case, scenario.private_page_after_change(conformance.workspace, case))
+    conformance.judge(scenario.judge_later_change_seen, case, conformance.observe(scenario.private_page_after_change, conformance.workspace, case))
 
 
 @pytest.mark.claim("PRIV-4/read")
 @given(data=st.data())
 def test_private_read_page_after_file_change(conformance, target, data):
     case = draw_case(data, target, later_changes(target.page_size, ("read",)))
-    conformance.judge(scenario.judge_later_change_seen, case, scenario.private_page_after_change(conformance.workspace, case))
+    conformance.judge(scenario.judge_later_change_seen, case, conformance.observe(scenario.private_page_after_change, conformance.workspace, case))
 
 
 @pytest.mark.claim("PRIV-5")
 @given(data=st.data())
 def test_private_written_page_ignores_later_file_changes(conformance, target, data):
     case = draw_case(data, target, copies_then_changes(target.page_size))
-    conformance.judge(scenario.judge_copied_page_ignores_changes, case, scenario.copy_then_change(conformance.workspace, case))
+    conformance.judge(scenario.judge_copied_page_ignores_changes, case, conformance.observe(scenario.copy_then_change, conformance.workspace, case))
 
 
 @pytest.mark.claim("PRIV-6")
 @given(data=st.data())
 def test_madv_dontneed_on_written_private_page(conformance, target, data):
     case = draw_case(data, target, dontneed_privates(target.page_size))
-    conformance.judge(scenario.judge_dontneed_private_page, case, scenario.dontneed_private(conformance.workspace, case))
+    conformance.judge(scenario.judge_dontneed_private_page, case, conformance.observe(scenario.dontneed_private, conformance.workspace, case))

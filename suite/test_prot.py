@@ -81,18 +81,18 @@ def signal_kinds(draw, page: int) -> scenario.SignalKinds:
 @given(data=st.data())
 def test_store_to_prot_read_mapping_sigsegv_file_unchanged(conformance, target, data):
     case = draw_case(data, target, readonly_stores(target))
-    conformance.judge(scenario.judge_store_to_readonly_sigsegv, case, scenario.store_to_readonly(conformance.workspace, case))
+    conformance.judge(scenario.judge_store_to_readonly_sigsegv, case, conformance.observe(scenario.store_to_readonly, conformance.workspace, case))
 
 
 @pytest.mark.claim("PROT-2")
 @given(data=st.data())
 def test_load_and_store_on_prot_none_mapping_sigsegv(conformance, target, data):
     case = draw_case(data, target, none_accesses(target.page_size))
-    conformance.judge(scenario.judge_prot_none_access_sigsegv, case, scenario.access_prot_none(conformance.workspace, case))
+    conformance.judge(scenario.judge_prot_none_access_sigsegv, case, conformance.observe(scenario.access_prot_none, conformance.workspace, case))
 
 
 @pytest.mark.claim("PROT-3")
 @given(data=st.data())
 def test_protection_and_unmapped_sigsegv_but_beyond_eof_sigbus(conformance, target, data):
     case = draw_case(data, target, signal_kinds(target.page_size))
-    conformance.judge(scenario.judge_segv_and_bus_distinct, case, scenario.three_faults(conformance.workspace, case))
+    conformance.judge(scenario.judge_segv_and_bus_distinct, case, conformance.observe(scenario.three_faults, conformance.workspace, case))

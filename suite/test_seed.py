@@ -58,14 +58,14 @@ def private_demo_cases(draw) -> scenario.PrivateDemoCase:
 @given(case=t_mmap_cases())
 @example(case=scenario.DOC_T_MMAP)
 def test_t_mmap_hello_then_goodbye_prints_and_leaves_goodbye(conformance, target, case):
-    conformance.judge(scenario.judge_t_mmap_output, case, scenario.run_t_mmap(conformance.workspace, case))
+    conformance.judge(scenario.judge_t_mmap_output, case, conformance.observe(scenario.run_t_mmap, conformance.workspace, case))
 
 
 @pytest.mark.claim("SEED-2")
 @given(case=counter_cases())
 @example(case=scenario.DOC_COUNTER)
 def test_shm_reader_sees_each_counter_value_shm_writer_stores(conformance, target, case):
-    conformance.judge(scenario.judge_reader_sees_each_counter, case, scenario.run_counter(conformance.workspace, case))
+    conformance.judge(scenario.judge_reader_sees_each_counter, case, conformance.observe(scenario.run_counter, conformance.workspace, case))
 
 
 @pytest.mark.claim("SEED-3")
@@ -73,7 +73,7 @@ def test_shm_reader_sees_each_counter_value_shm_writer_stores(conformance, targe
 @example(case=scenario.DOC_SENSOR)
 @example(case=scenario.DOC_RECORD)
 def test_struct_written_and_msynced_reads_back_through_read_only_mapping(conformance, target, case):
-    conformance.judge(scenario.judge_record_reads_back, case, scenario.run_record(conformance.workspace, case))
+    conformance.judge(scenario.judge_record_reads_back, case, conformance.observe(scenario.run_record, conformance.workspace, case))
 
 
 @pytest.mark.claim("SEED-4")
@@ -81,7 +81,7 @@ def test_struct_written_and_msynced_reads_back_through_read_only_mapping(conform
 @example(case=scenario.DOC_PRIVATE_DEMO)
 def test_private_mapping_demo_leaves_original_text_in_file(conformance, target, case):
     conformance.judge(scenario.judge_private_demo_file_unchanged, case,
-                      scenario.run_private_demo(conformance.workspace, case))
+                      conformance.observe(scenario.run_private_demo, conformance.workspace, case))
 
 
 @pytest.mark.claim("SEED-5")
@@ -89,5 +89,5 @@ def test_private_mapping_demo_leaves_original_text_in_file(conformance, target, 
                       | st.sampled_from([0, -100, 100, 9, -9, 10])))
 @example(case=scenario.DoublingCase(42))
 def test_mmap_read_doubles_number_mmap_write_stored(conformance, target, case):
-    conformance.judge(scenario.judge_number_doubled, case, scenario.run_doubling(conformance.workspace, case))
+    conformance.judge(scenario.judge_number_doubled, case, conformance.observe(scenario.run_doubling, conformance.workspace, case))
 

@@ -143,21 +143,21 @@ def overlapping_stores(draw, page: int) -> scenario.OverlappingStores:
 def test_shared_store_seen_by_other_process_own_mapping(conformance, target, data):
     case = draw_case(data, target, cross_process_stores(target.page_size))
     conformance.judge(scenario.judge_other_process_sees_store, case,
-                      scenario.stores_seen_by_other_process(conformance.workspace, case))
+                      conformance.observe(scenario.stores_seen_by_other_process, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-2")
 @given(data=st.data())
 def test_shared_stores_read_from_file_after_msync_or_munmap(conformance, target, data):
     case = draw_case(data, target, stores_then_publish(target.page_size))
-    conformance.judge(scenario.judge_file_has_stores_after_publish, case, scenario.store_then_publish(conformance.workspace, case))
+    conformance.judge(scenario.judge_file_has_stores_after_publish, case, conformance.observe(scenario.store_then_publish, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-3")
 @given(data=st.data())
 def test_shared_store_returned_by_pread_without_msync(conformance, target, data):
     case = draw_case(data, target, stores_then_read(target.page_size))
-    conformance.judge(scenario.judge_pread_sees_store, case, scenario.store_then_pread(conformance.workspace, case))
+    conformance.judge(scenario.judge_pread_sees_store, case, conformance.observe(scenario.store_then_pread, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-4")
@@ -170,39 +170,39 @@ def test_shared_store_returned_by_pread_without_msync(conformance, target, data)
     page, 1, "O_RDWR", ("PROT_READ", "PROT_WRITE"), "warm", True, "other", 0, b"\xf8")))
 def test_pwrite_after_mmap_seen_through_shared_mapping(conformance, target, data):
     case = draw_case(data, target, writes_after_mmap(target.page_size))
-    conformance.judge(scenario.judge_write_seen_or_not, case, scenario.write_then_load(conformance.workspace, case))
+    conformance.judge(scenario.judge_write_seen_or_not, case, conformance.observe(scenario.write_then_load, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-5")
 @given(data=st.data())
 def test_shared_mappings_in_two_processes_same_page_frame(conformance, target, data):
     case = draw_case(data, target, two_mappers(target.page_size))
-    conformance.judge(scenario.judge_same_frames, case, scenario.frames_in_two_processes(conformance.workspace, case))
+    conformance.judge(scenario.judge_same_frames, case, conformance.observe(scenario.frames_in_two_processes, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-6")
 @given(data=st.data())
 def test_shared_store_keeps_page_frame(conformance, target, data):
     case = draw_case(data, target, store_frames(target.page_size))
-    conformance.judge(scenario.judge_store_keeps_frame, case, scenario.frames_around_store(conformance.workspace, case))
+    conformance.judge(scenario.judge_store_keeps_frame, case, conformance.observe(scenario.frames_around_store, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-7")
 @given(data=st.data())
 def test_shared_stores_in_file_after_all_writers_exit_without_msync(conformance, target, data):
     case = draw_case(data, target, many_writers(target.page_size))
-    conformance.judge(scenario.judge_stores_in_file_after_exit, case, scenario.writers_store_and_exit(conformance.workspace, case))
+    conformance.judge(scenario.judge_stores_in_file_after_exit, case, conformance.observe(scenario.writers_store_and_exit, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-8")
 @given(data=st.data())
 def test_exit_without_munmap_keeps_shared_stores_in_file(conformance, target, data):
     case = draw_case(data, target, exits_with_mapping(target.page_size))
-    conformance.judge(scenario.judge_stores_remain_after_exit, case, scenario.exit_with_mapping(conformance.workspace, case))
+    conformance.judge(scenario.judge_stores_remain_after_exit, case, conformance.observe(scenario.exit_with_mapping, conformance.workspace, case))
 
 
 @pytest.mark.claim("SHARED-9")
 @given(data=st.data())
 def test_overlapping_shared_mappings_see_stores_at_matching_offset(conformance, target, data):
     case = draw_case(data, target, overlapping_stores(target.page_size))
-    conformance.judge(scenario.judge_overlap_sees_stores, case, scenario.store_through_overlapping(conformance.workspace, case))
+    conformance.judge(scenario.judge_overlap_sees_stores, case, conformance.observe(scenario.store_through_overlapping, conformance.workspace, case))

@@ -30,7 +30,7 @@ def both_sync_and_async(draw, page: int) -> scenario.MsyncCall:
 @given(data=st.data())
 def test_msync_with_sync_and_async_fails_einval(conformance, target, data):
     case = draw_case(data, target, both_sync_and_async(target.page_size))
-    conformance.judge(scenario.judge_fails_with_einval, case, scenario.call_msync(conformance.workspace, case))
+    conformance.judge(scenario.judge_fails_with_einval, case, conformance.observe(scenario.call_msync, conformance.workspace, case))
 
 
 # --- strategies ------------------------------------------------------------------------------------------
@@ -173,14 +173,14 @@ def test_msync_sync_returns_with_range_clean(conformance, target, data):
 def test_msync_async_starts_writeback_soon(conformance, target, data):
     case = draw_case(data, target, dirty_msyncs(target.page_size, [("MS_ASYNC",), ("MS_ASYNC", "MS_INVALIDATE")]))
     conformance.judge(scenario.judge_async_starts_writeback_soon, case,
-                      scenario.msync_async_then_watch(conformance.workspace, case))
+                      conformance.observe(scenario.msync_async_then_watch, conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-3")
 @given(data=st.data())
 def test_msync_invalidate_after_direct_write_shows_new_contents(conformance, target, data):
     case = draw_case(data, target, behind_cache(target.page_size))
-    seen = scenario.invalidate_after_direct_write(conformance.workspace, case)
+    seen = conformance.observe(scenario.invalidate_after_direct_write, conformance.workspace, case)
     if seen.direct_io is not None:  # the target met backing-device (the probe's O_DIRECT write was made): not this one
         conformance.reject(f"the file cannot be changed behind the page cache: {seen.direct_io}")
     conformance.judge(scenario.judge_invalidate_shows_new_contents, case, seen)
@@ -213,21 +213,21 @@ def test_msync_unaligned_addr_einval_unaligned_length_ok(conformance, target, da
 @given(data=st.data())
 def test_msync_unknown_flag_bit(conformance, target, data):
     case = draw_case(data, target, msync_bits(target.page_size, VALID_FLAGS + [(), ("MS_INVALIDATE",)], unknown_bits()))
-    conformance.judge(scenario.judge_unknown_bit, case, scenario.call_msync_bits(conformance.workspace, case))
+    conformance.judge(scenario.judge_unknown_bit, case, conformance.observe(scenario.call_msync_bits, conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-7/no-sync-flag")
 @given(data=st.data())
 def test_msync_without_sync_or_async_flag(conformance, target, data):
     case = draw_case(data, target, msync_bits(target.page_size, [(), ("MS_INVALIDATE",)], st.just(0)))
-    conformance.judge(scenario.judge_no_sync_flag, case, scenario.call_msync_bits(conformance.workspace, case))
+    conformance.judge(scenario.judge_no_sync_flag, case, conformance.observe(scenario.call_msync_bits, conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-8")
 @given(data=st.data())
 def test_msync_unmapped_range_enomem(conformance, target, data):
     case = draw_case(data, target, unmapped_ranges(target.page_size))
-    conformance.judge(scenario.judge_unmapped_enomem, case, scenario.msync_unmapped(conformance.workspace, case))
+    conformance.judge(scenario.judge_unmapped_enomem, case, conformance.observe(scenario.msync_unmapped, conformance.workspace, case))
 
 
 # Each example waits for the flusher (about 0.1 s with the shortened intervals, up to WRITEBACK_BOUND = 10 s).
@@ -238,11 +238,11 @@ def test_msync_unmapped_range_enomem(conformance, target, data):
 def test_dirty_shared_pages_written_back_without_msync(conformance, target, data):
     case = draw_case(data, target, dirty_left(target.page_size))
     conformance.judge(scenario.judge_written_back_eventually, case,
-                      scenario.wait_for_writeback(conformance.workspace, case))
+                      conformance.observe(scenario.wait_for_writeback, conformance.workspace, case))
 
 
 @pytest.mark.claim("SYNC-10")
 @given(data=st.data())
 def test_msync_private_mapping_succeeds_file_unchanged(conformance, target, data):
     case = draw_case(data, target, private_msyncs(target.page_size))
-    conformance.judge(scenario.judge_private_msync_leaves_file, case, scenario.msync_private(conformance.workspace, case))
+    conformance.judge(scenario.judge_private_msync_leaves_file, case, conformance.observe(scenario.msync_private, conformance.workspace, case))

@@ -104,25 +104,25 @@ def unaligned_munmaps(draw, target) -> scenario.UnalignedMunmap:
 @given(data=st.data())
 def test_access_after_munmap_sigsegv(conformance, target, data):
     case = draw_case(data, target, after_munmaps(target))
-    conformance.judge(scenario.judge_access_after_munmap_sigsegv, case, scenario.access_after_munmap(conformance.workspace, case))
+    conformance.judge(scenario.judge_access_after_munmap_sigsegv, case, conformance.observe(scenario.access_after_munmap, conformance.workspace, case))
 
 
 @pytest.mark.claim("UNMAP-2")
 @given(data=st.data())
 def test_file_keeps_size_and_stores_after_munmap(conformance, target, data):
     case = draw_case(data, target, stores_then_munmaps(target.page_size))
-    conformance.judge(scenario.judge_file_keeps_stores_after_munmap, case, scenario.store_then_munmap(conformance.workspace, case))
+    conformance.judge(scenario.judge_file_keeps_stores_after_munmap, case, conformance.observe(scenario.store_then_munmap, conformance.workspace, case))
 
 
 @pytest.mark.claim("UNMAP-3")
 @given(data=st.data())
 def test_partial_munmap_leaves_other_pages_usable(conformance, target, data):
     case = draw_case(data, target, partial_munmaps(target))
-    conformance.judge(scenario.judge_partial_munmap_removes_only_range, case, scenario.partial_munmap(conformance.workspace, case))
+    conformance.judge(scenario.judge_partial_munmap_removes_only_range, case, conformance.observe(scenario.partial_munmap, conformance.workspace, case))
 
 
 @pytest.mark.claim("UNMAP-4")
 @given(data=st.data())
 def test_munmap_unaligned_address_fails_einval(conformance, target, data):
     case = draw_case(data, target, unaligned_munmaps(target))
-    conformance.judge(scenario.judge_unaligned_munmap_fails_einval, case, scenario.munmap_unaligned(conformance.workspace, case))
+    conformance.judge(scenario.judge_unaligned_munmap_fails_einval, case, conformance.observe(scenario.munmap_unaligned, conformance.workspace, case))

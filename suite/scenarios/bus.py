@@ -7,13 +7,12 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.address_space import probe_unmapped
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 ACCESS = {"read": (steps.read, (1,)), "write": (steps.write, (b"\x5a",))}

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Iterator
 
 from fixtures import crash, libc, mounts, sysctl
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome, SetUpFailed, exited, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 OLD_SEED = 53  # the file's durable (old) contents: pattern(OLD_SEED, size); a store's bytes come from another seed

@@ -7,12 +7,11 @@ import signal
 from dataclasses import dataclass
 
 from fixtures import libc
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import probe
 from suite.scenarios import steps
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 

@@ -9,12 +9,11 @@ import threading
 from dataclasses import dataclass
 
 from fixtures import libc
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures import libc
-from fixtures.files import OPEN_MODES, Workspace
+from fixtures.files import OPEN_MODES, Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.address_space import fenced_hole, relative, release_fence, reserve
 from suite.scenarios.steps import PROT_BITS, bits
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 FLAG_BITS = {

@@ -7,13 +7,12 @@ import signal
 from dataclasses import dataclass
 
 from fixtures import libc
-from fixtures.files import OPEN_MODES, Workspace
+from fixtures.files import OPEN_MODES, Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 

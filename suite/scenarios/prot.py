@@ -5,13 +5,12 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.address_space import act, fenced_hole, probe_unmapped, release_fence
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 

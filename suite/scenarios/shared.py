@@ -7,12 +7,11 @@ import signal
 from dataclasses import dataclass
 
 from fixtures import libc, pages
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome, exited, returned, signalled
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 FILL = 23

@@ -11,12 +11,11 @@ from typing import Iterator
 
 from fixtures import libc, sysctl
 from fixtures.capabilities import direct_write
-from fixtures.files import Workspace
+from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, observed, refuted
 
 

@@ -13,14 +13,13 @@ import signal
 from dataclasses import dataclass
 
 from fixtures import libc
-from fixtures.files import OPEN_MODES, Workspace
+from fixtures.files import OPEN_MODES, Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
 from suite.scenarios.address_space import act, digest, relative, release_fence, reserve
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.scenarios.case import PagedCase
-from suite.strategies import pattern
 from harness.findings import Finding, holds, refuted
 
 
