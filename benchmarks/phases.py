@@ -8,7 +8,8 @@ which wraps the harness's functions from outside) and prints, per claim, sorted 
   ex       examples run: calls of the test's body by Hypothesis (shrinking and rejected draws included); for a
            test without @given (MODEL-1), the examples it judged
   wall     the claim test's time in the controlling process (s); ms/ex = wall / ex; xfork = ms/ex / fork floor
-  fk/ex    processes made per example in the claim test's process (every os.fork() and subprocess start)
+  fk/ex    processes made per example in the claim test's process (every os.fork() and subprocess start; not
+           those of its scenario server, whose time is the server phase)
   then the wall time split into phases (s):
   forked   pytest-forked: forking the pytest process for the claim test, that process starting and exiting,
            its reports' way back
