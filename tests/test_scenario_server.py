@@ -146,3 +146,10 @@ def _unpicklable_error():
     error = BufferError("a local cannot be pickled")
     error.handle = lambda: None  # an attribute pickle cannot carry
     raise error
+
+
+def test_a_zygote_that_has_ended_makes_no_server_and_says_so(zygote):
+    zygote.process.kill()
+    zygote.process.wait()
+    with pytest.raises(ScenarioServerError, match=r"made no scenario server: it has ended"):
+        zygote.server()
