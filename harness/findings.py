@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,17 +44,3 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)
-
-
-class ClaimRefuted(AssertionError):
-    """One example refuted a claim: carries the example's parameters and observation."""
-
-    def __init__(self, claim_id: str, detail: str, params: Any, observation: Any):
-        self.claim_id = claim_id
-        self.detail = detail
-        self.params = params
-        self.observation = observation
-        super().__init__(
-            f"{claim_id} refuted: {detail}\n  parameters:  {json.dumps(plain(params))}"
-            f"\n  observation: {json.dumps(plain(observation))}"
-        )

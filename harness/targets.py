@@ -27,7 +27,7 @@ from typing import Callable, Generator
 import pytest
 
 from fixtures import apt, mounts, provision
-from fixtures.files import TargetError, check_target_dir, make_run_dir, remove_run_dir
+from fixtures.run_dirs import TargetError, check_target_dir, make_run_dir, remove_run_dir
 from fixtures.libc import PAGE_SIZE
 from fixtures.platform import fs_identity, unprovisioned_fs_identity
 from harness.requirements import REQUIREMENTS, lacking

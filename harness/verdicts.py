@@ -22,6 +22,7 @@ The verdict travels to the controlling process in the report's
 from __future__ import annotations
 
 import fcntl
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,13 +42,27 @@ from harness.expectations import (EXPECTATIONS_DIR, Expectation, expectation_for
                                   has_small_blocks)
 from harness.requirements import unmet
 from harness.targets import Target
-from harness.findings import ClaimRefuted, Finding, plain
+from harness.findings import Finding, plain
 from reports.document import result_cell
 
 RESULT_PROPERTY = "mmapconf.result"
 ITEM_PROPERTY = "mmapconf.item"
 _RECORD = pytest.StashKey["ClaimRecord"]()
 _CLAIM = pytest.StashKey[Claim]()
+
+
+class ClaimRefuted(AssertionError):
+    """One example refuted a claim: carries the example's parameters and observation."""
+
+    def __init__(self, claim_id: str, detail: str, params: Any, observation: Any):
+        self.claim_id = claim_id
+        self.detail = detail
+        self.params = params
+        self.observation = observation
+        super().__init__(
+            f"{claim_id} refuted: {detail}\n  parameters:  {json.dumps(plain(params))}"
+            f"\n  observation: {json.dumps(plain(observation))}"
+        )
 
 
 @dataclass

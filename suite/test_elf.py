@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes.util
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from suite.scenarios import elf as scenario
 
-DLOPEN = scenario.loadable_libraries()
+DLOPEN_CANDIDATES = ("m", "z", "bz2", "lzma", "ffi", "util", "rt", "crypt", "sqlite3", "uuid")
+
+
+def loadable_libraries() -> tuple[str, ...]:
+    """Shared libraries dlopen() can find here (ld.so.cache names such as 'libz.so.1'), from a fixed candidate list."""
+    found = (ctypes.util.find_library(name) for name in DLOPEN_CANDIDATES)
+    return tuple(sorted({name for name in found if name and scenario.SHARED_OBJECT.search(name)}))
+
+
+DLOPEN = loadable_libraries()
 CAT = scenario.cat_program()
 OTHERS = ["forked", "python"] + (["cat"] if CAT else [])
 

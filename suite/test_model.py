@@ -8,7 +8,7 @@ from hypothesis import settings
 from harness.expectations import has_small_blocks
 from suite.model.platform_choice import fs_names_for_model, platform_for
 from suite.scenarios import model as scenario
-from harness.findings import ClaimRefuted
+from harness.verdicts import ClaimRefuted
 
 # The longest sequence. Long sequences reach the interesting states (a mapping, stores past EOF, a truncation,
 # a growth) far more often per step than short ones, which pay the file and process set-up again and again.

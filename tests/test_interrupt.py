@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import mounts, provision
-from fixtures.files import RUN_PREFIX
+from fixtures.run_dirs import RUN_PREFIX
 from reports import validation
 
 ROOT = Path(__file__).resolve().parents[1]

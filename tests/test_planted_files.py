@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import files, mounts
-from fixtures.files import OWNER_PREFIX, RUN_PREFIX, TargetError, make_run_dir, remove_run_dir, remove_stale_run_dirs
+from fixtures import mounts, run_dirs
+from fixtures.run_dirs import OWNER_PREFIX, RUN_PREFIX, TargetError, make_run_dir, remove_run_dir, remove_stale_run_dirs
 from fixtures.owners import owner_record
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="planting files as another user needs root")
@@ -113,7 +113,7 @@ def test_another_user_cannot_get_into_rename_or_replace_a_run_dir(shared):
     try:
         ended = as_nobody(attempts_on, str(run_dir))
         assert "done" not in ended.values(), ended
-        assert files.run_dir_owner(run_dir) == owner_record()
+        assert run_dirs.run_dir_owner(run_dir) == owner_record()
     finally:
         remove_run_dir(run_dir)
     assert not run_dir.exists()
@@ -154,7 +154,7 @@ def test_a_stale_run_dir_swapped_after_its_check_is_removed_not_what_replaced_it
     def swapped_while_owner_is_checked(owner: str) -> bool:
         as_nobody(swap_for_own_directory, str(stale))
         return False  # the owner is gone
-    monkeypatch.setattr(files, "owner_alive", swapped_while_owner_is_checked)
+    monkeypatch.setattr(run_dirs, "owner_alive", swapped_while_owner_is_checked)
     remove_stale_run_dirs(nobodys_target)
     assert (stale / "keep").exists()
     assert list(Path(f"{stale}-moved").iterdir()) == []  # emptied: it was the one checked

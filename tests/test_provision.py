@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import mounts, provision
-from fixtures.files import make_run_dir, remove_run_dir
+from fixtures.run_dirs import make_run_dir, remove_run_dir
 from fixtures.platform import fs_identity, mount_of
 from harness.requirements import lacking
 

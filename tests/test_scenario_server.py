@@ -52,6 +52,13 @@ def test_the_server_imports_neither_pytest_nor_hypothesis(server):
     assert not [name for name in loaded if name.split(".")[0] in ("pytest", "_pytest", "hypothesis")]
 
 
+def test_the_server_imports_no_stdlib_module_it_does_not_need(server):
+    """Each extension module (and the libraries it loads: libz, libbz2, liblzma) makes every fork there dearer:
+    these came in through ctypes.util, shutil and tempfile before."""
+    loaded = server.observe(eval, "sorted(__import__('sys').modules)")
+    assert not set(loaded) & {"ctypes.util", "shutil", "tempfile", "random", "zlib", "bz2", "lzma"}
+
+
 def test_the_server_maps_fewer_areas_than_the_pytest_process(server):
     """What makes its forks cheaper (figures: benchmarks/phases.py)."""
     def areas(text: str) -> int:

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from fixtures import mounts, sysctl
-from fixtures.files import make_run_dir, remove_run_dir
+from fixtures.run_dirs import make_run_dir, remove_run_dir
 from fixtures.probe import Child, probe
 
 NAME = "vm.dirty_expire_centisecs"

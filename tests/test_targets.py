@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from fixtures.files import OWNER_PREFIX, RUN_PREFIX, make_run_dir, remove_stale_run_dirs, run_dir_owner
+from fixtures.run_dirs import OWNER_PREFIX, RUN_PREFIX, make_run_dir, remove_stale_run_dirs, run_dir_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 

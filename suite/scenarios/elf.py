@@ -12,11 +12,9 @@ finished. The scenario stops and reaps every process it starts.
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import os
 import re
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -37,17 +35,13 @@ LIBC = re.compile(r"^libc(\.so|-[0-9.]+\.so)")
 # The libraries ELF-2 compares: the C library, and the dynamic loader (its name is the architecture's:
 # ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld64.so.2 on ppc64le, ld64.so.1 on s390x).
 LIBRARIES = ("libc", "loader")
-DLOPEN_CANDIDATES = ("m", "z", "bz2", "lzma", "ffi", "util", "rt", "crypt", "sqlite3", "uuid")
-
-
-def loadable_libraries() -> tuple[str, ...]:
-    """Shared libraries dlopen() can find here (ld.so.cache names such as 'libz.so.1'), from a fixed candidate list."""
-    found = (ctypes.util.find_library(name) for name in DLOPEN_CANDIDATES)
-    return tuple(sorted({name for name in found if name and SHARED_OBJECT.search(name)}))
 
 
 def cat_program() -> str | None:
-    return shutil.which("cat")
+    """cat's path, looked up in PATH as a shell would (shutil.which would import zlib, bz2 and lzma into the scenario
+    server)."""
+    found = (os.path.join(directory, "cat") for directory in os.get_exec_path())
+    return next((path for path in found if os.path.isfile(path) and os.access(path, os.X_OK)), None)
 
 
 def parse_maps(text: str) -> list[dict]:
