@@ -85,7 +85,7 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
 
 def run_suite(args: argparse.Namespace, pytest_args: list[str], scratch: Path) -> tuple[int, float, float, list[dict]]:
     log = scratch / "phases.jsonl"
-    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), "suite",
+    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), "suite", "-n", "0",  # not parallel
                "-p", "benchmarks.phases_plugin", "--phases-log", str(log),
                "--phases-floor-samples", str(args.floor_samples), "--report", str(scratch / "report.json")]
     command += [option for directory in args.target_dir for option in ("--target-dir", directory)]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -15,13 +16,14 @@ from harness.catalog import load_catalog
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_suite(*args: str, cwd: Path = ROOT, cache: Path | None = None) -> subprocess.CompletedProcess:
+def run_suite(*args: str, cwd: Path = ROOT, cache: Path | None = None,
+              preexec_fn: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
     """The suite run as pytest; pytest's cache is off (the checkout's stays as it was) unless ``cache`` names one."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cache_options = ["-o", f"cache_dir={cache}"] if cache else ["-p", "no:cacheprovider"]
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), *cache_options, "-q", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600, preexec_fn=preexec_fn,
     )
 
 
@@ -180,7 +182,7 @@ def test_expectation_error_names_the_file_with_its_directory(tmp_path, target_di
         result, f"{expectations / 'open.toml'} entry #1: verdict must be 'refuted', or 'observed' with alternatives")
 
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+@pytest.mark.parametrize("workers", [("-n", "0"), ("-n", "2")], ids=["one-process", "xdist"])
 def test_selection_that_matches_no_claim_says_how_to_list_them(workers):
     result = run_suite("-k", "NOSUCH", *workers)
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's status, kept

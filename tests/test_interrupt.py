@@ -152,7 +152,7 @@ def assert_reported_what_finished(status: int, output: str, document: dict, tmp_
 
 
 @pytest.mark.parametrize("interrupts", [1, 2], ids=["once", "twice"])
-@pytest.mark.parametrize("workers", [["-n", "2"], []], ids=["xdist", "one-process"])
+@pytest.mark.parametrize("workers", [["-n", "2"], ["-n", "0"]], ids=["xdist", "one-process"])
 def test_ctrl_c_reports_what_finished_and_leaves_nothing(tmp_path, workers, interrupts):
     status, output, document = interrupted_run(tmp_path, interrupts, *workers)
     assert_reported_what_finished(status, output, document, tmp_path)
