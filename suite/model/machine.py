@@ -22,6 +22,7 @@ step that first needs it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import tempfile
@@ -55,8 +56,11 @@ MSYNC_FLAGS = {
 
 
 def at_machine_page(strategy_at) -> st.SearchStrategy:
-    """A rule argument drawn at the page size of the machine it is drawn for (st.runner(): the machine)."""
-    return st.runner().flatmap(lambda machine: strategy_at(machine.page))
+    """A rule argument drawn at the page size of the machine it is drawn for (st.runner(): the machine). One
+    strategy per page size, made once: Hypothesis validates each new strategy, which at every step cost more
+    than the draw."""
+    made = functools.cache(strategy_at)
+    return st.runner().flatmap(lambda machine: made(machine.page))
 
 
 anchors = st.sampled_from(["start", "eof"])  # where a position is measured from: the mapping's (or file's) start, or EOF
