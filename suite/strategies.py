@@ -3,6 +3,7 @@ test draws in (``page``: its target's, Target.page_size), and how a claim test g
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,6 +16,11 @@ from suite.scenarios.case import PagedCase
 
 pattern = files.pattern  # the scenarios' file contents (a read-only image holds exactly these: fixtures/files.py)
 MAX_PAGES = 4
+
+
+# A strategy made once for each distinct set of arguments, not at every draw: a composite strategy calls these
+# for each example it draws, and Hypothesis validates every new strategy it is given (milliseconds an example).
+once_per_arguments = functools.lru_cache(maxsize=4096)
 
 
 def read_only(target) -> bool:
@@ -30,8 +36,14 @@ def file_sizes(page: int, min_size: int = 0, max_size: int | None = None, unalig
     ``sizes``: a claim's own draw of sizes in range). On a read-only ``target`` (read_only()) only the edge sizes
     in range: its image holds no other."""
     max_size = MAX_PAGES * page if max_size is None else max_size
+    return _file_sizes(page, min_size, max_size, unaligned, read_only(target), sizes)
+
+
+@once_per_arguments
+def _file_sizes(page: int, min_size: int, max_size: int, unaligned: bool, read_only_image: bool,
+                sizes: st.SearchStrategy[int] | None) -> st.SearchStrategy[int]:
     edges = [s for s in edge_sizes(page) if min_size <= s <= max_size]
-    if read_only(target):
+    if read_only_image:
         held = [s for s in edges if not (unaligned and s % page == 0)]
         if not held:
             raise ValueError(f"a read-only image holds no file of {min_size} to {max_size} bytes (edge_sizes)")
@@ -47,6 +59,7 @@ def open_modes(target=None) -> list[str]:
     return ["O_RDONLY"] if read_only(target) else ["O_RDONLY", "O_RDWR"]
 
 
+@once_per_arguments
 def page_offsets(page: int, max_page: int) -> st.SearchStrategy[int]:
     """A page-multiple file offset from 0 to max_page pages."""
     return st.integers(0, max(max_page, 0)).map(lambda k: k * page)
@@ -64,6 +77,7 @@ def store_at(draw, offsets: st.SearchStrategy[int], end: int, max_bytes: int) ->
     return at, draw(st.binary(min_size=1, max_size=min(max_bytes, end - at)))
 
 
+@once_per_arguments
 def store_in(page: int, lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
     """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
     edges = ({lo, hi - 1} | set(range(round_up(lo, page), hi, page))
@@ -72,6 +86,7 @@ def store_in(page: int, lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]
     return store_at(at, hi, 2 * page)
 
 
+@once_per_arguments
 def stores_in(page: int, lo: int, hi: int, max_size: int = 6) -> st.SearchStrategy[tuple]:
     return st.lists(store_in(page, lo, hi), min_size=1, max_size=max_size).map(tuple)
 
