@@ -68,22 +68,13 @@ def page_offsets(page: int, max_page: int) -> st.SearchStrategy[int]:
 fill_seeds = st.integers(PATTERN_SEEDS.start, PATTERN_SEEDS.stop - 1)
 
 
-@st.composite
-def store_at(draw, offsets: st.SearchStrategy[int], end: int, max_bytes: int) -> tuple[int, bytes]:
-    """One store (offset, bytes): an offset from ``offsets``, then 1 to ``max_bytes`` bytes, none at or past ``end``.
-    A composite, not a flatmap: Hypothesis validates each strategy a flatmap makes, at every draw (milliseconds an
-    example), and st.binary() of the same bounds is made once."""
-    at = draw(offsets)
-    return at, draw(st.binary(min_size=1, max_size=min(max_bytes, end - at)))
-
-
 @once_per_arguments
 def store_in(page: int, lo: int, hi: int) -> st.SearchStrategy[tuple[int, bytes]]:
     """One store (offset, bytes) inside [lo, hi): edge offsets (first byte, last byte, page boundaries) or any."""
     edges = ({lo, hi - 1} | set(range(round_up(lo, page), hi, page))
              | {p - 1 for p in range(round_up(lo + 1, page), hi, page)})
     at = st.sampled_from(sorted(e for e in edges if lo <= e < hi)) | st.integers(lo, hi - 1)
-    return store_at(at, hi, 2 * page)
+    return at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(2 * page, hi - a))))
 
 
 @once_per_arguments

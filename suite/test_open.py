@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fixtures.libc import round_up
 from suite.scenarios import open as scenario
-from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, page_offsets, store_at
+from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, page_offsets
 
 ALL_PROTS = [(), ("PROT_READ",), ("PROT_WRITE",), ("PROT_EXEC",), ("PROT_READ", "PROT_WRITE"),
              ("PROT_READ", "PROT_EXEC"), ("PROT_WRITE", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -64,7 +64,8 @@ def map_matrices(draw, target, open_mode: str) -> scenario.MapMatrix:
 def stores_within(span: int, min_stores: int) -> st.SearchStrategy[tuple]:
     """(offset, bytes) stores inside the first ``span`` bytes of a mapping, edges (first and last byte) included."""
     at = st.sampled_from([0, span - 1]) | st.integers(0, span - 1)
-    return st.lists(store_at(at, span, 64), min_size=min_stores, max_size=6).map(tuple)
+    store = at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(64, span - a))))
+    return st.lists(store, min_size=min_stores, max_size=6).map(tuple)
 
 
 @st.composite

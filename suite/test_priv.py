@@ -7,11 +7,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from suite.scenarios import priv as scenario
-from suite.strategies import draw_case, file_sizes, pattern, store_at
+from suite.strategies import draw_case, file_sizes, pattern
 
 
 def stores(size: int) -> st.SearchStrategy[tuple]:
-    return st.lists(store_at(st.integers(0, size - 1), size, 64), min_size=1, max_size=6).map(tuple)
+    store = st.integers(0, size - 1).flatmap(
+        lambda at: st.tuples(st.just(at), st.binary(min_size=1, max_size=min(64, size - at))))
+    return st.lists(store, min_size=1, max_size=6).map(tuple)
 
 
 @st.composite

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fixtures.libc import round_up
 from suite.scenarios import unmap as scenario
 from fixtures.files import edge_sizes
-from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, open_modes, page_offsets, read_only, store_at
+from suite.strategies import MAX_PAGES, draw_case, file_sizes, fill_seeds, open_modes, page_offsets, read_only
 
 FLAGS = st.sampled_from(["MAP_SHARED", "MAP_PRIVATE"])
 READABLE = [("PROT_READ",), ("PROT_READ", "PROT_WRITE"), ("PROT_READ", "PROT_EXEC"), ("PROT_READ", "PROT_WRITE", "PROT_EXEC")]
@@ -53,7 +53,7 @@ def stores_then_munmaps(draw, page: int) -> scenario.StoresThenMunmap:
     length = draw(lengths(page, MAX_PAGES + 1))
     span = min(length, size - offset)
     at = st.sampled_from([0, span - 1]) | st.integers(0, span - 1)
-    store = store_at(at, span, 64)
+    store = at.flatmap(lambda a: st.tuples(st.just(a), st.binary(min_size=1, max_size=min(64, span - a))))
     return scenario.StoresThenMunmap(
         page_size=page,
         file_size=size, fill_seed=draw(fill_seeds), offset=offset, length=length,
