@@ -1,6 +1,7 @@
 """Benchmark: where a suite run's time goes, per claim and per phase, against the cost of a fork measured in the same run.
 
     python benchmarks/phases.py [--target-dir DIR] [-k/--claim EXPRESSION] [--out FILE.json] [pytest options]
+    python benchmarks/phases.py --from-log PHASES.jsonl [--out FILE.json]
 
 Runs the real suite serially (pytest in a subprocess, with the instrumentation plugin benchmarks/phases_plugin.py,
 which wraps the harness's functions from outside) and prints, per claim, sorted by time (worst first):
@@ -34,6 +35,14 @@ pytest process, before the first test and after the last: fork + waitpid (and th
 comparison); a Hypothesis example that forks once,
 as many examples a run as the profile gives a claim test; probe() of a no-op) and the cost per example against
 them. Serial only: the split is per process (-n is refused).
+
+``--from-log`` prints the same figures from a log the plugin wrote in a run elsewhere, such as a kernel guest:
+
+    ./mmapconf kernels --no-host --kernel 6.12 --fs tmpfs --keep -- \
+        -p benchmarks.phases_plugin --phases-log /run/mmapconf/results/phases.jsonl
+
+(the guest's results share is kept under the run directory the summary names). The process's start and exit are not
+in the log, so the run's time there starts at the plugin's import and ends at unconfigure.
 
 Prints figures; decides nothing (timings are never test verdicts).
 """
@@ -74,7 +83,14 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write the figures as JSON to FILE.json")
     parser.add_argument("--floor-samples", type=int, default=200, metavar="N",
                         help="forks (and Hypothesis examples) per floor measurement (default 200)")
+    parser.add_argument("--from-log", type=Path, metavar="PHASES.jsonl",
+                        help="print the figures of a run recorded elsewhere with the plugin's --phases-log (no run here)")
     args, pytest_args = parser.parse_known_args()
+    run_options = pytest_args + ["-k"] * bool(args.keyword) + ["--target-dir"] * bool(args.target_dir)
+    if args.from_log and run_options:
+        parser.error(f"{run_options[0]}: --from-log runs nothing, so it takes no options for a run")
+    if args.from_log and not args.from_log.is_file():
+        parser.error(f"--from-log: {args.from_log} is not a file")
     parallel = [a for a in pytest_args if a.split("=")[0] in PARALLEL_OPTIONS or (a.startswith("-n") and a[2:].isdigit())]
     if parallel:
         parser.error(f"{parallel[0]}: the split is per process, so the suite runs serially here (no xdist options)")
@@ -193,11 +209,27 @@ def print_table(rows: list[dict], totals: dict) -> None:
               + " ".join(f"{per_example[p]:>7.2f}" for p in PHASES))
 
 
+def recorded_run(log: Path) -> tuple[int, float, float, list[dict]]:
+    """A log written elsewhere: the run starts at the plugin's import and ends at unconfigure."""
+    try:
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+    except ValueError as error:
+        raise SystemExit(f"phases.py: --from-log: {log} is not a phases log (JSON lines): {error}")
+    runs = [r for r in records if r.get("kind") == "run" and "unconfigure" in r]
+    if not runs:
+        raise SystemExit(f"phases.py: --from-log: {log} holds no finished run (the run was stopped before its end?)")
+    return 0, runs[0]["imported"], runs[0]["unconfigure"][1], records
+
+
 def main() -> int:
     args, pytest_args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="mmapconf-phases-") as scratch:
-        status, started, ended, records = run_suite(args, pytest_args, Path(scratch))
-        output = (Path(scratch) / "pytest.out").read_text()
+    if args.from_log:
+        status, started, ended, records = recorded_run(args.from_log)
+        output = ""
+    else:
+        with tempfile.TemporaryDirectory(prefix="mmapconf-phases-") as scratch:
+            status, started, ended, records = run_suite(args, pytest_args, Path(scratch))
+            output = (Path(scratch) / "pytest.out").read_text()
     runs = [r for r in records if r["kind"] == "run"]
     if not runs or status not in (0, 1):  # 1: some test failed; the figures stand
         sys.stderr.write(output[-4000:])
@@ -216,8 +248,11 @@ def main() -> int:
     items = [r for r in records if r["kind"] == "item-parent"]
     run = run_phases(runs[0], started, ended, items, totals["wall"])
 
-    print(f"pytest {' '.join(['suite', *pytest_args])} (serial), exit status {status}"
-          + (" (some tests failed)" if status == 1 else ""))
+    if args.from_log:
+        print(f"recorded in {args.from_log} (serial; process start and exit not recorded)")
+    else:
+        print(f"pytest {' '.join(['suite', *pytest_args])} (serial), exit status {status}"
+              + (" (some tests failed)" if status == 1 else ""))
     for line in output.splitlines():
         if line.startswith(("FAILED ", "ERROR ")):  # pytest's short summary: which tests failed
             print(f"  {line}")

@@ -67,3 +67,35 @@ def test_suite_usage_error_is_pytests_one_line(tmp_path):
     done = run_benchmark("--target-dir", str(missing))
     assert done.returncode == 4
     assert done.stderr.strip().splitlines() == [f"ERROR: target directory {missing} does not exist"]
+
+
+def test_log_recorded_elsewhere_gives_the_same_table(tmp_path):
+    # A kernel guest's run is recorded by the plugin alone (pytest ... -p benchmarks.phases_plugin --phases-log).
+    log = tmp_path / "phases.jsonl"
+    recorded = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), "-q", "-n", "0", "-k", "EOF-1",
+         "--target-dir", str(tmp_path), "--hypothesis-profile", "kernel-smoke", "-p", "benchmarks.phases_plugin",
+         "--phases-log", str(log), "--phases-floor-samples", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    out = tmp_path / "phases.json"
+    done = run_benchmark("--from-log", str(log), "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"recorded in {log} (serial; process start and exit not recorded)"
+    assert lines[1].split() == ["claim", "ex", "wall", "ms/ex", "xfork", "fk/ex", *PHASES]
+    assert lines[2].split()[0] == "EOF-1"
+    figures = json.loads(out.read_text())
+    assert figures["claims"][0]["verdicts"] == ["holds"]
+    assert figures["run"]["pieces"]["process start and imports"] == 0
+
+
+def test_log_that_is_not_a_log_is_one_line(tmp_path):
+    log = tmp_path / "phases.jsonl"
+    log.write_text('{"kind": "item"}\n')
+    done = run_benchmark("--from-log", str(log))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"phases.py: --from-log: {log} holds no finished run (the run was stopped before its end?)"]
+    done = run_benchmark("--from-log", str(log), "-k", "EOF-1")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["phases.py: -k: --from-log runs nothing, so it takes no options for a run"]
