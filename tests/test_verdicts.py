@@ -140,6 +140,8 @@ def test_refutation_is_shrunk_to_the_minimal_counterexample(run):
     notes = "\n".join(cell["counterexample"]["hypothesis"])
     assert "test_refuted(" in notes and "n=1" in notes and "@reproduce_failure" in notes
     result.stdout.fnmatch_lines(["*SYNC-4 refuted: 1 is odd*", "*SYNC-4*REFUTED*"])
+    # the traceback ends at the test's judge line: the harness's own frames are hidden
+    assert "harness/verdicts.py" not in result.stdout.str()
 
 
 def test_recorded_refutation_is_an_expected_failure(run):
