@@ -213,9 +213,11 @@ def recorded_run(log: Path) -> tuple[int, float, float, list[dict]]:
     """A log written elsewhere: the run starts at the plugin's import and ends at unconfigure."""
     try:
         records = [json.loads(line) for line in log.read_text().splitlines()]
-    except ValueError as error:
-        raise SystemExit(f"phases.py: --from-log: {log} is not a phases log (JSON lines): {error}")
-    runs = [r for r in records if r.get("kind") == "run" and "unconfigure" in r]
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"phases.py: --from-log: cannot read {log} as a phases log (JSON lines): {error}")
+    if not all(isinstance(r, dict) and "kind" in r for r in records):
+        raise SystemExit(f"phases.py: --from-log: {log} is not a phases log (a line is not one of its records)")
+    runs = [r for r in records if r["kind"] == "run" and "unconfigure" in r]
     if not runs:
         raise SystemExit(f"phases.py: --from-log: {log} holds no finished run (the run was stopped before its end?)")
     return 0, runs[0]["imported"], runs[0]["unconfigure"][1], records

@@ -96,6 +96,13 @@ def test_log_that_is_not_a_log_is_one_line(tmp_path):
     done = run_benchmark("--from-log", str(log))
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"phases.py: --from-log: {log} holds no finished run (the run was stopped before its end?)"]
+    log.write_text('[1, 2]\n')
+    done = run_benchmark("--from-log", str(log))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"phases.py: --from-log: {log} is not a phases log (a line is not one of its records)"]
+    log.write_text('{"kind": \n')
+    done = run_benchmark("--from-log", str(log))
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1 and "cannot read" in done.stderr
     done = run_benchmark("--from-log", str(log), "-k", "EOF-1")
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["phases.py: -k: --from-log runs nothing, so it takes no options for a run"]
