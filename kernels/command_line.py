@@ -89,6 +89,16 @@ def parser() -> _Parser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where the reports go (default reports/out/kernel-matrix-<time>/)")
     p.add_argument("--keep", action="store_true", help="keep each guest's directory (scratch disk, shares, job) for debugging")
+    cells = p.add_argument_group("cells: the matrix as separate jobs (CI runners, other machines; kernels/cells.py)")
+    jobs = cells.add_mutually_exclusive_group()
+    jobs.add_argument("--plan", nargs="?", const="text", choices=("text", "json"),
+                      help="print the matrix these options give as cells (text, or json for a CI engine's job matrix) "
+                           "and run nothing")
+    jobs.add_argument("--cell", metavar="ID", help="run only this cell of the plan (give the plan's options too)")
+    cells.add_argument("--cell-minutes", type=_positive, default=60, metavar="M",
+                       help="the expected time a cell may take, so that it fits a CI job (default 60)")
+    cells.add_argument("--timings", type=Path, metavar="MATRIX",
+                       help="expected times from a previous matrix.json (its profile's cells), where it has them")
     return p
 
 
@@ -106,6 +116,10 @@ class Options:
     cache: Path
     out: Path
     keep: bool
+    plan: str | None = None  # "text" or "json": print the cells and run nothing
+    cell: str | None = None  # run only this cell
+    cell_minutes: float = 60
+    timings: Path | None = None
     pytest_args: list[str] = field(default_factory=list)
 
     def kernels(self, arch: Architecture) -> list[str]:
@@ -161,4 +175,5 @@ def parse(argv: list[str]) -> Options:
     return Options(architectures=architectures, kernel_specs=kernels, host=args.host,
                    fs=matrix_filesystems(args.fs) if args.fs else None, profile=args.profile,
                    timeout=args.timeout, boot_timeout=args.boot_timeout, accel=args.accel, jobs=args.jobs,
-                   cache=args.cache.resolve(), out=out.resolve(), keep=args.keep, pytest_args=pytest_args)
+                   cache=args.cache.resolve(), out=out.resolve(), keep=args.keep, plan=args.plan, cell=args.cell,
+                   cell_minutes=args.cell_minutes, timings=args.timings, pytest_args=pytest_args)

@@ -27,7 +27,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kernels import VMError, packages, runs
+from kernels import VMError, cells, packages, runs
 from kernels.command_line import Options, UsageError, parse
 from kernels.processes import ProcessLedger, clean_stale, processes_with_prefix
 from kernels.progress import Progress
@@ -109,6 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if options.plan or options.cell:
+        try:
+            planned = cells.plan(options, cells.load_timings(options))
+            if options.cell:
+                options = cells.narrowed(options, cells.find(planned, options.cell))
+        except UsageError as error:
+            print(f"{PROG}: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        if options.plan == "json":
+            print(json.dumps(cells.document(planned, options), indent=1))
+            return EXIT_OK
+        if options.plan:
+            sys.stdout.write(cells.text(planned, options))
+            return EXIT_OK
     progress = Progress()
     failed_set_up = _set_up(options, progress)
     if failed_set_up is not None:

@@ -50,19 +50,28 @@ def kernel_label(column: dict) -> str:
 
 
 def kernel_runs(matrix: dict) -> list[KernelRun]:
-    """Every kernel of the matrix, in column order, with how its run went."""
+    """Every kernel of the matrix, in column order, with how its run went. A kernel whose filesystems were run as
+    several cells (kernels/cells.py) has several runs: their times add up, and the first that failed says how."""
     found: dict[str, KernelRun] = {}
     for column in matrix["columns"]:
         label = kernel_label(column)
-        if label not in found:
-            facts = _facts(column)
-            found[label] = KernelRun(
-                label, facts.get("kind"), platform(column["host"]), accel=facts.get("accel"), accel_note=facts.get("accel_note", ""),
-                status=facts.get("status", "ok"), reason=facts.get("reason", ""), boot_s=facts.get("boot_s"),
-                suite_s=None if facts.get("stand_in") else column["run"]["duration_s"],
-                total_s=facts.get("total_s"), console_tail=facts.get("console_tail", []))
-        found[label].columns.append(column)
+        facts = _facts(column)
+        kernel = found.get(label)
+        if kernel is None:
+            kernel = found[label] = KernelRun(label, facts.get("kind"), platform(column["host"]), accel=facts.get("accel"),
+                                              accel_note=facts.get("accel_note", ""))
+        if all(column["run"] != seen["run"] for seen in kernel.columns):
+            suite_s = None if facts.get("stand_in") else column["run"]["duration_s"]
+            kernel.boot_s, kernel.suite_s, kernel.total_s = (
+                _add(kernel.boot_s, facts.get("boot_s")), _add(kernel.suite_s, suite_s), _add(kernel.total_s, facts.get("total_s")))
+            if kernel.status == "ok" and facts.get("status", "ok") != "ok":
+                kernel.status, kernel.reason, kernel.console_tail = facts["status"], facts.get("reason", ""), facts.get("console_tail", [])
+        kernel.columns.append(column)
     return list(found.values())
+
+
+def _add(total: float | None, more: float | None) -> float | None:
+    return more if total is None else total if more is None else round(total + more, 1)
 
 
 def not_provided(fs: dict) -> bool:
