@@ -70,6 +70,8 @@ def parser() -> _Parser:
                         "repeatable (default: each architecture's kernels, listed under --arch)")
     p.add_argument("--host", action=argparse.BooleanOptionalAction, default=True,
                    help="run the suite on the host too, its kernel beside the guests' (default; --no-host: guests only)")
+    p.add_argument("--guests", action=argparse.BooleanOptionalAction, default=True,
+                   help="boot the guests (default; --no-guests: only the host's run, e.g. a CI runner's kernel as cells)")
     p.add_argument("--fs", action="append", default=[], metavar="NAME[,NAME...]",
                    help="filesystems every run provisions ('all': every one the suite knows; a kernel that lacks "
                         "one reports it unsupported; default: each architecture's, listed under --arch)")
@@ -165,7 +167,9 @@ def parse(argv: list[str]) -> Options:
         settings.get_profile(args.profile)
     except Exception:
         raise UsageError(f"unknown Hypothesis profile {args.profile!r} (kernel-matrix, kernel-smoke, ci, dev, thorough)") from None
-    architectures = parse_architectures(args.arch)
+    if not args.host and not args.guests:
+        raise UsageError("--no-host with --no-guests leaves nothing to run")
+    architectures = parse_architectures(args.arch) if args.guests else []
     kernels = list(dict.fromkeys(args.kernel))
     for spec in kernels:
         if not (spec.endswith(".deb") or SERIES_RE.match(spec) or PACKAGE_RE.match(spec)):

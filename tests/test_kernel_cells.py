@@ -50,6 +50,11 @@ def test_a_run_s_cells_are_contiguous_and_a_smaller_budget_gives_more_cells_of_t
         assert [fs for c in planned if c.kernel == "6.12" for fs in c.filesystems] == ["tmpfs", "ext4", "xfs", "vfat"]
 
 
+def test_no_guests_plans_the_host_s_run_alone():
+    assert [(c.id, c.kind, c.filesystems) for c in plan_of("--no-guests", "--fs", "tmpfs,ext4", "--cell-minutes", "0.1")] == [
+        ("1-host-1of2", "host", ("tmpfs",)), ("2-host-2of2", "host", ("ext4",))]
+
+
 def test_a_guest_costs_more_than_the_host_and_s390x_most():
     host, x86, s390x = (plan_of("--fs", "ext4", *extra)[0] for extra in (
         (), ("--no-host", "--kernel", "6.12"), ("--no-host", "--arch", "s390x", "--kernel", "6.1")))
@@ -78,6 +83,7 @@ def test_plan_json_is_the_cells_for_a_ci_matrix_and_fetches_nothing(monkeypatch,
                               "3-x86_64-6.12)"),
     (["--cell", "1-host", "--plan"], "argument --plan: not allowed with argument --cell"),
     (["--cell-minutes", "0"], "argument --cell-minutes: must be positive: '0'"),
+    (["--no-host", "--no-guests"], "--no-host with --no-guests leaves nothing to run"),
 ])
 def test_a_wrong_cell_option_is_one_line(args, message, capsys):
     assert runner.main(["--fs", "tmpfs"] + args) == runner.EXIT_USAGE
@@ -182,3 +188,20 @@ def test_a_kernel_run_as_several_cells_adds_up_its_times_and_keeps_the_failure(s
     boots = [p["columns"][0]["run"]["kernel_matrix"]["boot_s"] for p in parts]
     assert kernel.boot_s == round(sum(boots), 1) and kernel.status == "no-boot" and kernel.console_tail == ["panic"]
     assert len(kernel.columns) == 2
+
+
+def test_the_host_s_real_run_as_cells_merges_into_the_same_verdicts_as_in_one_run(tmp_path, capsys):
+    options = ["--no-guests", "--fs", "tmpfs,ext4", "--profile", "kernel-smoke", "--cell-minutes", "0.1",
+               "--cache", str(tmp_path / "cache"), "--", "-k", "EOF-1 or OPEN-1 or BUS-1"]
+    assert runner.main(options[:-3] + ["--out", str(tmp_path / "whole")] + options[-3:]) == runner.EXIT_OK
+    for cell_id in ("1-host-1of2", "2-host-2of2"):
+        assert runner.main(options[:-3] + ["--cell", cell_id, "--out", str(tmp_path / cell_id)] + options[-3:]) == runner.EXIT_OK
+    capsys.readouterr()
+    assert reports_main(["merge", str(tmp_path / "1-host-1of2" / "matrix.json"), str(tmp_path / "2-host-2of2" / "matrix.json"),
+                         "-o", str(tmp_path / "merged.json")]) == 0
+    whole, merged = (json.loads((tmp_path / name).read_text()) for name in ("whole/matrix.json", "merged.json"))
+    assert [c["target"] for c in merged["columns"]] == [c["target"] for c in whole["columns"]] == ["tmpfs", "ext4"]
+    verdicts = [{(c["claim"], c["column"]): verdict_key(c) for c in doc["results"] if c["verdict"] != "not run"}
+                for doc in (whole, merged)]
+    assert verdicts[0] == verdicts[1] and len(verdicts[0]) >= 6
+    assert merged["summary"] == whole["summary"]
