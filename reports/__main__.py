@@ -1,9 +1,12 @@
-"""python -m reports: turn run reports into a matrix, a web page, a Markdown summary, a diff, JUnit XML.
+"""python -m reports: turn run reports into a matrix, a web page, a Markdown summary, a diff, JUnit XML, KCIDB data.
 
   merge RUN.json... [-o OUT]      one matrix (claims x kernel/filesystem cells) from any runs or matrices
   html REPORT... [-o OUT]         a self-contained HTML page of the matrix
   markdown REPORT... [-o OUT]     a compact Markdown summary
   junit REPORT... [-o OUT]        JUnit XML, one testcase per claim per cell
+  kcidb REPORT... [--origin NAME] [-o OUT]
+                                  KernelCI's KCIDB v5 JSON: a checkout and build per kernel and architecture, a test
+                                  per claim per cell (its ids start with NAME:, default mmapconf), for kcidb-submit
   diff BASE NEW [--regressions V]  verdict changes; exit 1 on a regression: a claim that held (or was observed)
                                   is now refuted, error, unsupported or not run (--regressions refuted: refuted only)
   kernels REPORT... [--markdown]  the kernel summary: how each kernel ran, where kernels differ (python -m kernels)
@@ -19,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from reports import diff, html, junit, kernel_summary, markdown
+from reports import diff, html, junit, kcidb, kernel_summary, markdown
 from reports.matrix import ReportError, load, merge
 
 
@@ -29,6 +32,12 @@ def _verdicts(text: str) -> tuple[str, ...]:
     if wrong:
         raise argparse.ArgumentTypeError(f"{', '.join(map(repr, wrong))}: the verdicts are {', '.join(diff.REGRESSIONS)}")
     return chosen
+
+
+def _origin(text: str) -> str:
+    if not kcidb.ORIGIN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a KCIDB origin is lower-case letters, digits and '_'")
+    return text
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -63,6 +72,7 @@ def _write(args: argparse.Namespace) -> int:
         "html": html.render,
         "markdown": markdown.render,
         "junit": junit.render,
+        "kcidb": lambda m: kcidb.render(m, args.origin),
         "kernels": lambda m: (kernel_summary.markdown(m) if args.markdown
                               else "\n".join(kernel_summary.lines(m, color=color)) + "\n"),
     }[args.command]
@@ -79,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=f"write the {what}")
         command.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
         command.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    submission = commands.add_parser("kcidb", help="write KernelCI's KCIDB v5 data (JSON) for kcidb-submit")
+    submission.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    submission.add_argument("--origin", type=_origin, default=kcidb.DEFAULT_ORIGIN, metavar="NAME",
+                            help="the origin KernelCI agreed with you, the prefix of every id "
+                                 f"(default: {kcidb.DEFAULT_ORIGIN})")
+    submission.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     kernels = commands.add_parser("kernels", help="the kernel summary (as python -m kernels prints it)")
     kernels.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
     kernels.add_argument("--markdown", action="store_true", help="as Markdown (summary.md)")

@@ -41,12 +41,13 @@ class KernelRun:
         return f"qemu {self.accel or '-'}" if self.kind == "guest" else "-"
 
 
-def _facts(column: dict) -> dict:
+def kernel_matrix_facts(column: dict) -> dict:
+    """How the kernel matrix ran the column's kernel (its run.kernel_matrix); empty for a plain suite run."""
     return column["run"].get("kernel_matrix") or {}
 
 
 def kernel_label(column: dict) -> str:
-    return column["kernel_release"] + (" (host)" if _facts(column).get("kind") == "host" else "")
+    return column["kernel_release"] + (" (host)" if kernel_matrix_facts(column).get("kind") == "host" else "")
 
 
 def kernel_runs(matrix: dict) -> list[KernelRun]:
@@ -55,7 +56,7 @@ def kernel_runs(matrix: dict) -> list[KernelRun]:
     found: dict[str, KernelRun] = {}
     for column in matrix["columns"]:
         label = kernel_label(column)
-        facts = _facts(column)
+        facts = kernel_matrix_facts(column)
         kernel = found.get(label)
         if kernel is None:
             kernel = found[label] = KernelRun(label, facts.get("kind"), platform(column["host"]), accel=facts.get("accel"),
@@ -82,7 +83,7 @@ def not_provided(fs: dict) -> bool:
 def stand_in_column(matrix: dict, column_id: str) -> bool:
     """Whether the column stands in for a run that gave no report (nothing but error cells)."""
     column = next(c for c in matrix["columns"] if c["id"] == column_id)
-    return bool(_facts(column).get("stand_in"))
+    return bool(kernel_matrix_facts(column).get("stand_in"))
 
 
 def differences(matrix: dict) -> tuple[list[dict], dict[str, dict[str, str]]]:
@@ -164,7 +165,8 @@ def _overview(matrix: dict) -> tuple[int, str, str]:
     """How many filesystems, which Hypothesis profile(s), and how long the whole kernel matrix took."""
     filesystems = {column["target"] for column in matrix["columns"]}
     profiles = ", ".join(dict.fromkeys(column["run"]["hypothesis_profile"] for column in matrix["columns"]))
-    walls = [_facts(column)["matrix_wall_s"] for column in matrix["columns"] if "matrix_wall_s" in _facts(column)]
+    walls = [kernel_matrix_facts(column)["matrix_wall_s"] for column in matrix["columns"]
+             if "matrix_wall_s" in kernel_matrix_facts(column)]
     return len(filesystems), profiles, _seconds(max(walls) if walls else None)
 
 

@@ -268,7 +268,7 @@ BAD_REPORTS = {
 }
 
 
-@pytest.mark.parametrize("command", ["merge", "html", "markdown", "junit", "kernels", "diff"])
+@pytest.mark.parametrize("command", ["merge", "html", "markdown", "junit", "kcidb", "kernels", "diff"])
 @pytest.mark.parametrize("name", BAD_REPORTS)
 def test_every_subcommand_refuses_a_bad_report_in_one_line(run_report, tmp_path, command, name):
     change, problem = BAD_REPORTS[name]
