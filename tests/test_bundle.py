@@ -131,7 +131,7 @@ def test_bundle_without_packages_for_this_python_says_which_it_has(archive, clea
         f"it has: {OTHER}-cp{PYTHON.replace('.', '')}"]
 
 
-@pytest.mark.parametrize("word", ["selftest", "kernels", "bundle"])
+@pytest.mark.parametrize("word", ["selftest", "kernels", "bundle", "lab"])
 def test_bundle_runs_only_the_suite(unpacked, clean_env, word):
     result = run_mmapconf(word, env=clean_env, mmapconf=unpacked / "mmapconf")
     assert result.returncode == 2

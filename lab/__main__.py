@@ -1,0 +1,5 @@
+import sys
+
+from lab.runner import main
+
+sys.exit(main())
