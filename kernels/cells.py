@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,10 +174,43 @@ def narrowed(options: Options, cell: Cell) -> Options:
                                host=cell.kind == "host", fs=list(cell.filesystems))
 
 
+def job_minutes(cell: Cell) -> int:
+    """The time limit of a cell's CI job: twice its expected time (the figures are one machine's; runners differ) and
+    20 minutes to set up (system packages, the tox env, the kernel's download, a foreign userland)."""
+    return math.ceil(cell.expected_s * 2 / 60) + 20
+
+
 def document(cells: list[Cell], options: Options) -> dict:
     """The plan as JSON: each cell's job, for a CI engine's matrix (GitHub Actions: strategy.matrix.include)."""
     return {"format": FORMAT, "version": VERSION, "cell_minutes": options.cell_minutes,
-            "expected_s": round(sum(c.expected_s for c in cells)), "cells": [c.as_dict() for c in cells]}
+            "expected_s": round(sum(c.expected_s for c in cells)),
+            "cells": [dict(c.as_dict(), job_minutes=job_minutes(c)) for c in cells]}
+
+
+# The GitLab child pipeline's jobs run in the image of the plan job of .gitlab-ci.yml (a test holds them equal):
+# Debian, whose apt sources have the guests' kernels. The merge needs only Python's standard library.
+GITLAB_IMAGE, GITLAB_MERGE_IMAGE = "debian:bookworm", "python:3-slim"
+# The child pipeline's merge: the cells' matrices in plan order (their directories sort so), the web page, the kernel
+# summary in Markdown (printed too: GitLab has no job summary page).
+MERGE_COMMANDS = ["python3 -m reports merge cells/*/matrix.json -o matrix.json",
+                  "python3 -m reports html matrix.json -o matrix.html",
+                  "python3 -m reports kernels --markdown matrix.json | tee summary.md"]
+
+
+def gitlab(cells: list[Cell]) -> str:
+    """The plan as a GitLab child pipeline (JSON, which is YAML): a job per cell, each keeping its report directory as
+    artifacts whether it passed or not, then a merge job that gets them all (a later stage's job gets every earlier
+    job's artifacts: no needs list, which GitLab caps at 50 jobs). Each cell job runs .ci/kernels, which adds the
+    options of MMAPCONF_OPTIONS, forwarded from the parent pipeline: the options that gave this plan."""
+    jobs: dict = {"stages": ["cells", "merge"]}
+    for cell in cells:
+        jobs[f"cell {cell.id}"] = {
+            "stage": "cells", "image": GITLAB_IMAGE, "timeout": f"{job_minutes(cell)} minutes",
+            "script": [f".ci/kernels --cell {cell.id} --out cells/{cell.id}"],
+            "artifacts": {"when": "always", "paths": [f"cells/{cell.id}/"]}}
+    jobs["merge"] = {"stage": "merge", "image": GITLAB_MERGE_IMAGE, "when": "always", "script": MERGE_COMMANDS,
+                     "artifacts": {"when": "always", "paths": ["matrix.json", "matrix.html", "summary.md"]}}
+    return json.dumps(jobs, indent=1) + "\n"
 
 
 def _minutes(seconds: float) -> str:

@@ -93,9 +93,9 @@ def parser() -> _Parser:
     p.add_argument("--keep", action="store_true", help="keep each guest's directory (scratch disk, shares, job) for debugging")
     cells = p.add_argument_group("cells: the matrix as separate jobs (CI runners, other machines; kernels/cells.py)")
     jobs = cells.add_mutually_exclusive_group()
-    jobs.add_argument("--plan", nargs="?", const="text", choices=("text", "json"),
-                      help="print the matrix these options give as cells (text, or json for a CI engine's job matrix) "
-                           "and run nothing")
+    jobs.add_argument("--plan", nargs="?", const="text", choices=("text", "json", "gitlab"),
+                      help="print the matrix these options give as cells (text; json for a CI engine's job matrix; "
+                           "gitlab: a GitLab child pipeline, a job per cell and the merge) and run nothing")
     jobs.add_argument("--cell", metavar="ID", help="run only this cell of the plan (give the plan's options too)")
     cells.add_argument("--cell-minutes", type=_positive, default=60, metavar="M",
                        help="the expected time a cell may take, so that it fits a CI job (default 60)")
@@ -118,7 +118,7 @@ class Options:
     cache: Path
     out: Path
     keep: bool
-    plan: str | None = None  # "text" or "json": print the cells and run nothing
+    plan: str | None = None  # "text", "json" or "gitlab": print the cells and run nothing
     cell: str | None = None  # run only this cell
     cell_minutes: float = 60
     timings: Path | None = None

@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         if options.plan == "json":
             print(json.dumps(cells.document(planned, options), indent=1))
             return EXIT_OK
+        if options.plan == "gitlab":
+            sys.stdout.write(cells.gitlab(planned))
+            return EXIT_OK
         if options.plan:
             sys.stdout.write(cells.text(planned, options))
             return EXIT_OK

@@ -4,6 +4,7 @@ matrix a monolithic run gives."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import zlib
@@ -70,7 +71,9 @@ def test_plan_json_is_the_cells_for_a_ci_matrix_and_fetches_nothing(monkeypatch,
     assert [c["id"] for c in plan["cells"]] == ["1-host", "2-x86_64-6.1", "3-x86_64-6.12", "4-arm64-16k-6.12"]
     assert plan["cells"][3] == {"id": "4-arm64-16k-6.12", "kind": "guest", "arch": "arm64-16k", "kernel": "6.12",
                                 "filesystems": ["tmpfs", "ext4"], "profile": "kernel-matrix",
-                                "expected_s": plan["cells"][3]["expected_s"]}
+                                "expected_s": plan["cells"][3]["expected_s"],
+                                "job_minutes": plan["cells"][3]["job_minutes"]}
+    assert all(c["job_minutes"] == math.ceil(c["expected_s"] * 2 / 60) + 20 for c in plan["cells"])
     assert plan["expected_s"] == sum(c["expected_s"] for c in plan["cells"])
     assert runner.main(["--fs", "tmpfs", "--plan"]) == runner.EXIT_OK
     table = capsys.readouterr().out.splitlines()
