@@ -168,16 +168,24 @@ def find(cells: list[Cell], cell_id: str) -> Cell:
 
 
 def narrowed(options: Options, cell: Cell) -> Options:
-    """The options of a monolithic run that is exactly this cell."""
+    """The options of a monolithic run that is exactly this cell; its suite stops at the cell's limit (or --timeout,
+    if less), so that the claims it did not reach are error cells before its CI job's limit ends the job."""
     arch = [a for a in options.architectures if a.name == cell.arch]
     return dataclasses.replace(options, architectures=arch, kernel_specs=[cell.kernel] if cell.kernel else [],
-                               host=cell.kind == "host", fs=list(cell.filesystems))
+                               host=cell.kind == "host", fs=list(cell.filesystems),
+                               timeout=min(options.timeout, suite_limit_s(cell)))
+
+
+def suite_limit_s(cell: Cell) -> float:
+    """How long a cell's suite may run: twice its expected time (the figures are one machine's; runners differ),
+    at least 10 minutes."""
+    return max(2.0 * cell.expected_s, 600.0)
 
 
 def job_minutes(cell: Cell) -> int:
-    """The time limit of a cell's CI job: twice its expected time (the figures are one machine's; runners differ) and
-    20 minutes to set up (system packages, the tox env, the kernel's download, a foreign userland)."""
-    return math.ceil(cell.expected_s * 2 / 60) + 20
+    """The time limit of a cell's CI job: its suite's limit, and 30 minutes to set up (system packages, the tox env,
+    the kernel's download, a foreign userland), boot, stop the guest and write the reports."""
+    return math.ceil(suite_limit_s(cell) / 60) + 30
 
 
 def document(cells: list[Cell], options: Options) -> dict:

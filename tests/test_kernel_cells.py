@@ -51,6 +51,14 @@ def test_a_run_s_cells_are_contiguous_and_a_smaller_budget_gives_more_cells_of_t
         assert [fs for c in planned if c.kernel == "6.12" for fs in c.filesystems] == ["tmpfs", "ext4", "xfs", "vfat"]
 
 
+@pytest.mark.parametrize("timeout, limit", [("7200", 600.0), ("300", 300.0)])
+def test_a_cell_s_suite_stops_before_its_ci_job_would_be_stopped(timeout, limit):
+    options = parse(["--fs", "tmpfs", "--timeout", timeout])
+    host = cells.plan(options, cells.Timings(options.profile))[0]
+    assert host.expected_s * 2 < 600  # a small cell: the 10-minute floor applies
+    assert cells.narrowed(options, host).timeout == limit < cells.job_minutes(host) * 60
+
+
 def test_no_guests_plans_the_host_s_run_alone():
     assert [(c.id, c.kind, c.filesystems) for c in plan_of("--no-guests", "--fs", "tmpfs,ext4", "--cell-minutes", "0.1")] == [
         ("1-host-1of2", "host", ("tmpfs",)), ("2-host-2of2", "host", ("ext4",))]
@@ -73,7 +81,7 @@ def test_plan_json_is_the_cells_for_a_ci_matrix_and_fetches_nothing(monkeypatch,
                                 "filesystems": ["tmpfs", "ext4"], "profile": "kernel-matrix",
                                 "expected_s": plan["cells"][3]["expected_s"],
                                 "job_minutes": plan["cells"][3]["job_minutes"]}
-    assert all(c["job_minutes"] == math.ceil(c["expected_s"] * 2 / 60) + 20 for c in plan["cells"])
+    assert all(c["job_minutes"] == math.ceil(max(c["expected_s"] * 2, 600) / 60) + 30 for c in plan["cells"])
     assert plan["expected_s"] == sum(c["expected_s"] for c in plan["cells"])
     assert runner.main(["--fs", "tmpfs", "--plan"]) == runner.EXIT_OK
     table = capsys.readouterr().out.splitlines()
