@@ -113,8 +113,10 @@ class Machines:
 
 @pytest.fixture
 def machines(tmp_path_factory):
-    if not SSHD.exists():
+    if not shutil.which(str(SSHD)):
         pytest.skip(f"no sshd to stand in for lab machines ({apt.install_command(['openssh-server'])} installs it)")
+    if not (shutil.which("ssh") and shutil.which("ssh-keygen")):
+        pytest.skip(f"no ssh client to reach the lab machines ({apt.install_command(['openssh-client'])} installs it)")
     made_privsep = os.geteuid() == 0 and not PRIVSEP_DIR.exists()
     if made_privsep:
         PRIVSEP_DIR.mkdir(mode=0o755)
