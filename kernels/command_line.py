@@ -19,6 +19,7 @@ from hypothesis import settings
 from fixtures import provision
 from harness import profiles  # noqa: F401  (registers the profiles --profile names)
 from kernels import CHECKOUT
+from kernels.arguments import Parser, UsageError, count, positive
 from kernels.architectures import ARCHITECTURES, DEFAULT_ARCH, Architecture
 from kernels.packages import DEFAULT_CACHE, PACKAGE_RE, SERIES_RE
 
@@ -27,37 +28,8 @@ DEFAULT_PROFILE = "kernel-matrix"
 RESERVED = ("--fs", "--target-dir", "--report", "--report-html", "--hypothesis-profile", "-n", "--numprocesses")
 
 
-class UsageError(Exception):
-    """A bad command line; the message is one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, not the usage block
-        raise UsageError(message)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def parser() -> _Parser:
-    p = _Parser(prog="python -m kernels", description=__doc__.splitlines()[0],
+def parser() -> Parser:
+    p = Parser(prog="python -m kernels", description=__doc__.splitlines()[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Anything after -- goes to pytest in every run (e.g. -- -k 'BUS or SYNC').")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
@@ -77,14 +49,14 @@ def parser() -> _Parser:
                         "one reports it unsupported; default: each architecture's, listed under --arch)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME",
                    help=f"Hypothesis profile of every run (default {DEFAULT_PROFILE}; kernel-smoke: one example per claim)")
-    p.add_argument("--timeout", type=_positive, default=7200, metavar="S",
+    p.add_argument("--timeout", type=positive, default=7200, metavar="S",
                    help="seconds each run's suite may take; then it is stopped, the claims it did not reach become "
                         "error cells (default 7200)")
-    p.add_argument("--boot-timeout", type=_positive, default=300, metavar="S",
+    p.add_argument("--boot-timeout", type=positive, default=300, metavar="S",
                    help="seconds a guest kernel has to reach its init (default 300)")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="QEMU accelerator: auto (KVM when a probe boot works, else TCG), kvm, tcg")
-    p.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--jobs", type=count, default=os.cpu_count() or 1, metavar="N",
                    help="runs at the same time, each on one CPU (guests first, then the host; default: the host's CPUs)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
                    help=f"kernel packages, initramfs images and run directories (default {DEFAULT_CACHE})")
@@ -97,7 +69,7 @@ def parser() -> _Parser:
                       help="print the matrix these options give as cells (text; json for a CI engine's job matrix; "
                            "gitlab: a GitLab child pipeline, a job per cell and the merge) and run nothing")
     jobs.add_argument("--cell", metavar="ID", help="run only this cell of the plan (give the plan's options too)")
-    cells.add_argument("--cell-minutes", type=_positive, default=60, metavar="M",
+    cells.add_argument("--cell-minutes", type=positive, default=60, metavar="M",
                        help="the expected time a cell may take, so that it fits a CI job (default 60)")
     cells.add_argument("--timings", type=Path, metavar="MATRIX",
                        help="expected times from a previous matrix.json (its profile's cells), where it has them")

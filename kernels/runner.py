@@ -163,8 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUN_FAILED
     contradicting = kernel_summary.contradictions(matrix)
     if contradicting:
-        print(f"exit {EXIT_UNEXPECTED}: {len(contradicting)} cell(s) refuted or in error where the expectations say "
-              f"otherwise: " + ", ".join(f"{c['claim']} on {c['column']}" for c in contradicting[:10])
-              + (", ..." if len(contradicting) > 10 else ""))
+        print(f"exit {EXIT_UNEXPECTED}: {kernel_summary.contradictions_line(contradicting)}")
         return EXIT_UNEXPECTED
     return EXIT_OK

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle import CHECKOUT
+from kernels.arguments import Parser, UsageError, positive
 
 # harness/profiles.py registers these; it imports Hypothesis, which the runner's python3 need not have
 # (tests/test_lab.py keeps the two lists the same).
@@ -25,10 +26,6 @@ RESERVED = ("--target-dir", "--report", "--report-html", "--junitxml", "--hypoth
 # [user@]host[:port]:/directory, as scp writes a remote path, with an optional port; an IPv6 address in brackets.
 MACHINE_RE = re.compile(r"(?:(?P<user>[^@:/\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:/\[\]\s]+)"
                         r"(?::(?P<port>\d+))?:(?P<directory>/.*)")
-
-
-class UsageError(Exception):
-    """A bad command line; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -61,23 +58,8 @@ def parse_machine(spec: str) -> Machine:
     return Machine(user=match["user"], host=match["host"], port=port, directory=match["directory"])
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, not the usage block
-        raise UsageError(message)
-
-
-def parser() -> _Parser:
-    p = _Parser(prog="python -m lab", description=__doc__.splitlines()[0],
+def parser() -> Parser:
+    p = Parser(prog="python -m lab", description=__doc__.splitlines()[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Anything after -- goes to pytest on every machine (e.g. -- -k 'BUS or SYNC' -n 4).")
     p.add_argument("--machine", action="append", default=[], metavar="[USER@]HOST[:PORT]:DIR",
@@ -86,7 +68,7 @@ def parser() -> _Parser:
     p.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES, metavar="NAME",
                    help=f"Hypothesis profile of every run (default {DEFAULT_PROFILE}: 40 examples per claim, "
                         f"derandomized, so every machine gets the same examples; also: {', '.join(PROFILES[1:])})")
-    p.add_argument("--timeout", type=_positive, default=7200, metavar="S",
+    p.add_argument("--timeout", type=positive, default=7200, metavar="S",
                    help="seconds each machine's run may take, the bundle's transfer included; then its suite is "
                         "stopped and the claims it did not reach become error cells (default 7200)")
     p.add_argument("-F", "--ssh-config", type=Path, default=None, metavar="FILE",

@@ -30,7 +30,7 @@ from lab.command_line import Machine, Options, UsageError, parse
 from lab.run_reports import annotate, stand_in_report
 from lab.ssh import MachineFailure, Outcome, Probe, RemoteRun, probe
 from reports import html, markdown
-from reports.kernel_summary import contradictions
+from reports.kernel_summary import contradictions, contradictions_line
 from reports.matrix import ReportError, from_run, merge, platform, read
 
 PROG = "python -m lab"
@@ -213,8 +213,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_MACHINE_FAILED
     contradicting = contradictions(matrix)
     if contradicting:
-        print(f"exit {EXIT_UNEXPECTED}: {len(contradicting)} cell(s) refuted or in error where the expectations say "
-              f"otherwise: " + ", ".join(f"{c['claim']} on {c['column']}" for c in contradicting[:10])
-              + (", ..." if len(contradicting) > 10 else ""))
+        print(f"exit {EXIT_UNEXPECTED}: {contradictions_line(contradicting)}")
         return EXIT_UNEXPECTED
     return EXIT_OK

@@ -141,6 +141,13 @@ def contradictions(matrix: dict) -> list[dict]:
     return [c for c in matrix["results"] if not c["as_expected"] and c["verdict"] in ("refuted", "error")]
 
 
+def contradictions_line(contradicting: list[dict], shown: int = 10) -> str:
+    """The contradicting cells as a runner's exit line says them: how many, and the first ``shown``."""
+    return (f"{len(contradicting)} cell(s) refuted or in error where the expectations say otherwise: "
+            + ", ".join(f"{c['claim']} on {c['column']}" for c in contradicting[:shown])
+            + (", ..." if len(contradicting) > shown else ""))
+
+
 def split_differences(found: list[dict]) -> tuple[list[dict], list[dict]]:
     """Differences where every kernel checked the claim (the kernels behave differently), and those where some
     kernel could not check it (unsupported there: a feature it lacks)."""
