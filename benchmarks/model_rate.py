@@ -4,10 +4,11 @@
 
 ``--fs`` (root) provisions filesystems as the suite's ``--fs`` does (fixtures/provision.py) and removes them after.
 
-For each directory: random sequences (Hypothesis generation only, no shrinking) until N steps have run;
-prints steps/s, forks per step and how often each operation ran. A sequence that finds a discrepancy ends
-there and the next one starts, so the figure is throughput on that filesystem either way (the discrepancies
-found are counted). Then, if an ``fsx`` binary (xfstests' file system exerciser) is on PATH, fsx's
+For each directory: random sequences (Hypothesis generation only, no shrinking), drawn here and run in a
+scenario server as the claim test runs them (suite/model/sequences.py), until N steps have run; prints steps/s
+and forks per step. A sequence that finds a discrepancy ends there and the next one starts, so the figure is
+throughput on that filesystem either way (the discrepancies found are counted). Then, if an ``fsx`` binary
+(xfstests' file system exerciser) is on PATH, fsx's
 operations per second on a file in the same directory, with mapped reads and writes on (its defaults).
 
 Prints figures; decides nothing (timings are never test verdicts).
@@ -26,39 +27,43 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
-from fixtures import provision  # noqa: E402
+from fixtures import libc, provision, scenario_server  # noqa: E402
 from fixtures.files import Workspace  # noqa: E402
 from fixtures.platform import fs_identity  # noqa: E402
-from suite.model.machine import ModelDiscrepancy, ModelMachine, RunStats  # noqa: E402
 from suite.model.platform_choice import fs_names_for_model, platform_for  # noqa: E402
+from suite.model.sequences import run_sequences  # noqa: E402
+from suite.scenarios.model import SequenceRun  # noqa: E402
 
 
-def machine_rate(directory: Path, steps: int, length: int, provisioned: dict | None = None) -> None:
+def machine_rate(directory: Path, steps_wanted: int, length: int, provisioned: dict | None = None) -> None:
     fs_type = fs_identity(str(directory)).type
     platform, taken = platform_for(fs_names_for_model({"type": fs_type, "provisioned": provisioned}))
     if platform is None:
         print(f"{directory} ({fs_type}): the model cannot run here: {taken['unsupported']}")
         return
-    stats, found = RunStats(), {}
-    budget = settings(max_examples=10, stateful_step_count=length, deadline=None, database=None,
-                      phases=[Phase.generate], suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".mmapconf-bench-") as scratch:
-        workspace = Workspace(Path(scratch), provisioned)  # an overlay's files start in its lower layer
-        started = time.perf_counter()
-        while stats.steps < steps:
-            try:
-                run_state_machine_as_test(lambda: ModelMachine(workspace=workspace, platform=platform, stats=stats),
-                                          settings=budget)
-            except ModelDiscrepancy as discrepancy:
-                found[discrepancy.claim] = found.get(discrepancy.claim, 0) + 1
-        elapsed = time.perf_counter() - started
-    print(f"{directory} ({fs_type}): {stats.steps} steps in {stats.examples} sequences, {elapsed:.1f} s: "
-          f"{stats.steps / elapsed:.0f} steps/s, {stats.forks / stats.steps:.2f} forks/step"
+    found: dict[str, int] = {}
+    steps = forks = sequences = 0
+    budget = settings(deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    case = SequenceRun(fs_type, 10, length, {}, libc.PAGE_SIZE)
+    scenario_server.start_zygote()
+    server = scenario_server.server()
+    try:
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".mmapconf-bench-") as scratch:
+            workspace = Workspace(Path(scratch), provisioned)  # an overlay's files start in its lower layer
+            started = time.perf_counter()
+            while steps < steps_wanted:
+                seen = run_sequences(server.observe, workspace, case, platform, str(directory), base=budget)
+                steps, forks, sequences = steps + seen.steps, forks + seen.forks, sequences + seen.examples
+                if seen.claim is not None:
+                    found[seen.claim] = found.get(seen.claim, 0) + 1
+            elapsed = time.perf_counter() - started
+    finally:
+        server.close()
+        scenario_server.stop_zygote()
+    print(f"{directory} ({fs_type}): {steps} steps in {sequences} sequences, {elapsed:.1f} s: "
+          f"{steps / elapsed:.0f} steps/s, {forks / steps:.2f} forks/step"
           + (f"; discrepancies (sequence ended there): {found}" if found else ""))
-    ops = ", ".join(f"{name} {count}" for name, count in sorted(stats.ops.items(), key=lambda kv: -kv[1]))
-    print(f"  operations: {ops}")
 
 
 def fsx_rate(directory: Path, operations: int) -> None:
@@ -68,7 +73,7 @@ def fsx_rate(directory: Path, operations: int) -> None:
         return
     with tempfile.TemporaryDirectory(dir=directory, prefix=".mmapconf-bench-") as scratch:
         started = time.perf_counter()
-        done = subprocess.run([fsx, "-q", "-N", str(operations), str(Path(scratch) / "fsx-file")],
+        done = subprocess.run([fsx, "-q", "-N", str(operations), "-P", scratch, str(Path(scratch) / "fsx-file")],
                               capture_output=True, text=True)
         elapsed = time.perf_counter() - started
     status = "" if done.returncode == 0 else f" (exit status {done.returncode})"

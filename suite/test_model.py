@@ -7,6 +7,7 @@ from hypothesis import settings
 
 from harness.expectations import has_small_blocks
 from suite.model.platform_choice import fs_names_for_model, platform_for
+from suite.model.sequences import run_sequences
 from suite.scenarios import model as scenario
 from harness.verdicts import ClaimRefuted
 
@@ -24,16 +25,16 @@ MIN_SEQUENCES = 40
 
 @pytest.mark.claim("MODEL-1")
 def test_catalog_claims_hold_together_under_random_sequences(conformance, target, pytestconfig):
-    # The property is the state machine itself: Hypothesis draws every operation in this process and
-    # shrinks a failing sequence (run_state_machine_as_test inside the scenario), with this profile's
-    # max_examples as the number of sequences (at least MIN_SEQUENCES).
+    # Hypothesis draws each sequence whole in this process and shrinks a failing one (suite/model/sequences.py);
+    # the scenario server runs each, with this profile's max_examples as the number of sequences (at least
+    # MIN_SEQUENCES).
     platform, taken = platform_for(fs_names_for_model(target.fs), pytestconfig.getoption("expectations"),
                                    has_small_blocks(target.fs))
     if platform is None:
         conformance.unsupported(taken["unsupported"])
     sequences = max(settings.default.max_examples, MIN_SEQUENCES)
     case = scenario.SequenceRun(target.fs["type"], sequences, STEPS_PER_SEQUENCE, taken, target.page_size)
-    seen = scenario.run_sequences(conformance.workspace, case, platform, target.directory)
+    seen = run_sequences(conformance.observe, conformance.workspace, case, platform, target.directory)
     try:
         conformance.judge(scenario.judge_sequences_consistent, case, seen, examples=seen.examples)
     except ClaimRefuted as refutation:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 
 from fixtures import libc, procmem
 from fixtures.files import Workspace
@@ -29,6 +29,8 @@ from suite.model.machine import ModelMachine
 from suite.model.platform_choice import platform_for
 from suite.model.reference import INACCESSIBLE, STORE, TRUNC_ZERO, Image, Model, Platform, origin
 from suite.model.reproduction import steps_in
+from suite.model import machine as machine_module, sequences
+from suite.model.sequences import run_sequences
 from suite.scenarios import model as scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,10 +236,16 @@ def real_target(tmp_path):
     return tmp_path, platform
 
 
+def in_this_process(scenario_fn, *args):
+    """Stands in for the claim test's scenario server (conformance.observe): the faulted machines are classes of
+    this module."""
+    return scenario_fn(*args)
+
+
 def run(machine: type[ModelMachine], target) -> scenario.SequencesSeen:
     directory, platform = target
     case = scenario.SequenceRun(fs_identity(str(directory)).type, SEEDED.max_examples, 20, {}, libc.PAGE_SIZE)
-    return scenario.run_sequences(Workspace(directory), case, platform, str(directory), machine, SEEDED)
+    return run_sequences(in_this_process, Workspace(directory), case, platform, str(directory), machine, SEEDED)
 
 
 def test_unfaulted_model_holds_with_the_same_budget(real_target):
@@ -263,6 +271,43 @@ def test_machine_catches_a_seeded_fault_with_a_short_runnable_reproduction(real_
                             timeout=120)
     assert replay.returncode != 0 and f"ModelDiscrepancy: {seen.claim}:" in replay.stderr, replay.stderr
     assert not [p for p in real_target[0].iterdir() if p.name.startswith(".mmapconf-model-")]  # it cleaned up
+
+
+# -- a sequence as words -----------------------------------------------------------------------------
+
+
+def logged_rules(seen: scenario.ProgramSeen) -> list[str]:
+    return [line.split("(")[0].removeprefix("state.") for line in seen.log]
+
+
+def test_a_word_is_one_step_word_zero_none_and_the_same_words_the_same_steps(real_target):
+    directory, platform = real_target
+    words = (0, 12345678901234567, 0, 2**64 - 1, 987654321, 0)
+    first = scenario.run_program(Workspace(directory), platform, libc.PAGE_SIZE, 42, words)
+    again = scenario.run_program(Workspace(directory), platform, libc.PAGE_SIZE, 42, words)
+    assert first.claim is None, first.detail
+    assert first.steps == len(first.log) == 1 + 3  # the start, then one step per non-zero word
+    assert first.log == again.log
+
+
+def test_a_header_can_leave_out_rules_and_every_rule_runs_in_a_profiles_sequences(real_target):
+    directory, platform = real_target
+    only_truncate = sum(1 << index for index, rule in enumerate(machine_module.RULES) if rule.name != "truncate")
+    words = tuple(range(1, 41))
+    seen = scenario.run_program(Workspace(directory), platform, libc.PAGE_SIZE, only_truncate, words)
+    assert logged_rules(seen) == ["start"] + ["truncate"] * 40
+
+    ran: set[str] = set()
+
+    @SEEDED
+    @given(sequences.programs(80))
+    def collect(program):
+        header, words = program
+        ran.update(logged_rules(scenario.run_program(Workspace(directory), platform, libc.PAGE_SIZE, header,
+                                                     tuple(words))))
+
+    collect()
+    assert ran == {"start"} | {rule.name for rule in machine_module.RULES}
 
 
 # -- reading memory without signals -----------------------------------------------------------------

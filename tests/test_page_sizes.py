@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import suite
 from harness.targets import Target
-from suite.model import machine
+from suite.model import machine, sequences
 from suite.scenarios.bus import PrivateTruncated
 from suite.scenarios.case import CaseError, PagedCase
 from suite.strategies import PageRelative
@@ -33,7 +33,7 @@ PAGE_FREE = {
     "SEED-3": "the record programs map a file of the size they make",
     "SEED-4": "the demo maps a file of the size it makes",
     "SEED-5": "the doubling programs map a file of the size they make",
-    "MODEL-1": "the state machine draws at its target's page size itself (suite/model/machine.py)",
+    "MODEL-1": "the state machine reads its arguments at its target's page size itself (suite/model/machine.py)",
 }
 
 
@@ -133,24 +133,19 @@ def test_drawn_cases_fit_every_page_size(claim, test, page_size):
 
 
 @pytest.mark.parametrize("page_size", PAGE_SIZES)
-def test_the_state_machine_draws_at_its_page_size(page_size):
-    class MachineAt:
-        """Stands in for the state machine whose rules draw these arguments: st.runner() is the object a @given
-        method runs on."""
-
+def test_the_state_machine_reads_its_arguments_at_its_page_size(page_size):
+    @settings(max_examples=SAMPLES * 4, database=None, deadline=None, derandomize=True)
+    @given(word=sequences.WORDS)
+    def reads_inside(word):
+        digits = machine.Digits(word)
+        size, delta, length, gap, trim = (machine.ARGUMENTS[name](digits, page_size)
+                                          for name in ("size", "delta", "length", "gap", "trim"))
         page = page_size
+        assert 0 <= size <= machine.MAX_FILE_PAGES * page  # the file the model knows
+        assert -page <= delta <= 2 * page and 1 <= length <= 2 * page and 1 <= gap <= 2 * page
+        assert 0 <= trim < page  # a mapping of `pages` pages, shortened by trim, still reaches its last page
 
-        @settings(max_examples=SAMPLES * 4, database=None, deadline=None, derandomize=True)
-        @given(size=machine.sizes, delta=machine.deltas, length=machine.lengths, gap=machine.gaps, trim=machine.trims,
-               drawn_at=machine.at_machine_page(st.just))
-        def draws_inside(self, size, delta, length, gap, trim, drawn_at):
-            page = self.page
-            assert drawn_at == page
-            assert 0 <= size <= machine.MAX_FILE_PAGES * page  # the file the model knows
-            assert -page <= delta <= 2 * page and 1 <= length <= 2 * page and 1 <= gap <= 2 * page
-            assert 0 <= trim < page  # a mapping of `pages` pages, shortened by trim, still reaches its last page
-
-    MachineAt().draws_inside()
+    reads_inside()
 
 
 @pytest.mark.parametrize("page_size", PAGE_SIZES[1:])

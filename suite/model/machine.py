@@ -1,45 +1,36 @@
 """The state machine: random operation sequences on a real file and its mappings, against the reference model.
 
-Each rule does one operation for real (in this process, in a second process
-that opened and mapped the file itself, or in a forked child that inherited
-this process's mappings), applies it to the model (suite/model/reference.py),
-and then checks every byte the model knows: st_size, read() of the whole
-file, and every page of every mapping in the process that holds it. Pages are
-read through /proc/self/mem (fixtures/procmem.py), so a page that would
-SIGBUS shows as unreadable and no check ever kills the process; stores touch
-memory for real only after the same read showed the page accessible.
+A sequence is a program of words (suite/model/sequences.py draws them): each non-zero word is one step, a rule
+and its arguments (``step()``). Each rule does one operation for real (in this process, in a second process
+that opened and mapped the file itself, or in a forked child that inherited this process's mappings), applies
+it to the model (suite/model/reference.py), and then checks every byte the model knows: st_size, read() of the
+whole file, and every page of every mapping in the process that holds it. Pages are read through
+/proc/self/mem (fixtures/procmem.py), so a page that would SIGBUS shows as unreadable and no check ever kills
+the process; stores touch memory for real only after the same read showed the page accessible.
 
-A difference raises ``ModelDiscrepancy`` naming the catalog claim whose
-invariant broke. Every rule ends with the check, so the steps Hypothesis
-prints for a shrunk failure (``state = ModelMachine(); state.truncate(...)``)
-are a runnable reproduction: suite/model/reproduction.py turns them into a script.
+A difference raises ``ModelDiscrepancy`` naming the catalog claim whose invariant broke. Every rule is a
+method that ends with the check, and the machine logs each step as that method's call, so the steps of a
+shrunk failure (``state = ModelMachine(...); state.truncate(...)``) are a runnable reproduction:
+suite/model/reproduction.py turns them into a script.
 
-Cost: at most one fork per step: a rule run ``by="child"`` (or ``in_child``)
-forks one child, and the second process is forked once per example, in the
-step that first needs it.
+Cost: at most one fork per step: a rule run ``by="child"`` (or ``in_child``) forks one child, and the second
+process is forked once per sequence, in the step that first needs it. The claim test runs the machine in its
+scenario server, whose forks cost less than the claim test's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable, Sequence
 from pathlib import Path
 
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
-
 from fixtures import libc, procmem
-from fixtures.files import Workspace
-from fixtures.platform import fs_identity
+from fixtures.files import Workspace, edge_sizes, pattern
 from fixtures.probe import Child, probe
-from harness.expectations import has_small_blocks
-from suite.model.platform_choice import platform_for
 from suite.model.reference import Discrepancy, Model, Platform
-from suite.strategies import file_sizes, pattern
 
 MAX_FILE_PAGES = 5  # the file never grows past 5 pages
 MAX_MAP_PAGES = 6  # a mapping covers at most 6 pages (so it can reach past EOF)
@@ -55,27 +46,107 @@ MSYNC_FLAGS = {
 }
 
 
-def at_machine_page(strategy_at) -> st.SearchStrategy:
-    """A rule argument drawn at the page size of the machine it is drawn for (st.runner(): the machine). One
-    strategy per page size, made once: Hypothesis validates each new strategy, which at every step cost more
-    than the draw."""
-    made = functools.cache(strategy_at)
-    return st.runner().flatmap(lambda machine: made(machine.page))
+# -- a step as a word --------------------------------------------------------------------------------
+# Hypothesis draws a sequence as plain words, one per step (suite/model/sequences.py): a rule-based state machine
+# cost it about ten draws per step, which capped the rate near 1,300 steps/s. The machine reads a word as fsx
+# reads its random numbers: the rule, then each argument, as the digits of a mixed-radix number, the first digit
+# lowest. Word 0 is no step, so Hypothesis shrinks a sequence by zeroing the words it does not need; a smaller
+# word is a simpler step (each argument's first choices).
+
+RULE_DIGIT = 256  # the rule digit's base: the arguments' digits mean the same whichever rules are usable
+ANCHORS = ("start", "eof")  # where a position is measured from: the mapping's (or file's) start, or EOF
+HOLDERS = ("self", "other", "child")  # who does it (see the rules)
+BOOLEANS = (False, True)
 
 
-anchors = st.sampled_from(["start", "eof"])  # where a position is measured from: the mapping's (or file's) start, or EOF
-deltas = at_machine_page(lambda page: st.sampled_from([0, 1, -1, page - 1, page]) | st.integers(-page, 2 * page))
-lengths = at_machine_page(lambda page: st.sampled_from([1, 8]) | st.integers(1, 2 * page))
-gaps = at_machine_page(lambda page: st.sampled_from([1, page]) | st.integers(1, 2 * page))
-fills = st.integers(0, 250)  # 0: zeros; else suite.strategies.pattern(fill, length), never zero
-choices = st.integers(0, MAX_MAPS - 1)  # which live mapping (modulo how many there are)
-map_pages = st.integers(1, MAX_MAP_PAGES)
-first_pages = st.integers(0, MAX_FILE_PAGES)
-# mmap length = pages * page - trim (GEOM-4: the last page is whole)
-trims = at_machine_page(lambda page: st.sampled_from([0, 1, page - 1]))
-sizes = at_machine_page(lambda page: file_sizes(page, 0, MAX_FILE_PAGES * page))
-holders = st.sampled_from(["self", "other", "child"])  # who does it (see the rules)
+class Digits:
+    """A word read digit by digit: ``below(n)`` takes the next digit in base ``n`` (0 once the word is used up)."""
 
+    def __init__(self, word: int):
+        self.rest = word
+
+    def below(self, n: int) -> int:
+        self.rest, digit = divmod(self.rest, n)
+        return digit
+
+    def pick(self, options: tuple):
+        return options[self.below(len(options))]
+
+    def between(self, low: int, high: int) -> int:
+        return low + self.below(high - low + 1)
+
+    def edge_or_between(self, edges: tuple, low: int, high: int) -> int:
+        """One of ``edges`` (the values at page boundaries) half the time, else any value in [low, high]."""
+        return self.pick(edges) if self.below(2) == 0 else self.between(low, high)
+
+
+# The arguments, each read at the machine's page size. ``fill`` 0 is zeros; else pattern(fill, length), never zero.
+def _delta(d: Digits, page: int) -> int:
+    return d.edge_or_between((0, 1, -1, page - 1, page), -page, 2 * page)
+
+
+def _length(d: Digits, page: int) -> int:
+    return d.edge_or_between((1, 8), 1, 2 * page)
+
+
+def _gap(d: Digits, page: int) -> int:
+    return d.edge_or_between((1, page), 1, 2 * page)
+
+
+def _size(d: Digits, page: int) -> int:
+    largest = MAX_FILE_PAGES * page
+    return d.edge_or_between(tuple(s for s in edge_sizes(page) if s <= largest), 0, largest)
+
+
+def _trim(d: Digits, page: int) -> int:  # mmap length = pages * page - trim (GEOM-4: the last page is whole)
+    return d.pick((0, 1, page - 1))
+
+
+ARGUMENTS: dict[str, Callable[[Digits, int], object]] = {
+    "anchor": lambda d, page: d.pick(ANCHORS),
+    "by": lambda d, page: d.pick(HOLDERS),
+    "count": lambda d, page: d.between(1, MAX_MAP_PAGES),
+    "delta": _delta,
+    "fill": lambda d, page: d.between(0, 250),
+    "first": lambda d, page: d.between(0, MAX_MAP_PAGES - 1),
+    "flags": lambda d, page: d.pick(tuple(MSYNC_FLAGS)),
+    "gap": _gap,
+    "in_child": lambda d, page: d.pick(BOOLEANS),
+    "length": _length,
+    "page": lambda d, page: d.between(0, MAX_FILE_PAGES),
+    "pages": lambda d, page: d.between(1, MAX_MAP_PAGES),
+    "shared": lambda d, page: d.pick(BOOLEANS),
+    "size": _size,
+    "trim": _trim,
+    "which": lambda d, page: d.between(0, MAX_MAPS - 1),  # which live mapping (modulo how many there are)
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One operation of the machine: its method, its arguments in the order a word gives them, and when it can
+    run."""
+
+    name: str
+    arguments: tuple[str, ...]
+    usable: Callable[["ModelMachine"], bool] = lambda machine: True
+
+
+RULES = (
+    Rule("truncate", ("size", "by")),
+    Rule("pwrite", ("anchor", "delta", "length", "fill", "by")),
+    Rule("write_past_eof", ("gap", "length", "fill", "by")),
+    Rule("pollute_tail", ("fill",)),
+    Rule("mmap", ("shared", "page", "pages", "trim"), lambda m: len(m.model.live("self")) < MAX_MAPS),
+    Rule("other_mmap", ("shared", "page", "pages", "trim"), lambda m: len(m.model.live("other")) < MAX_MAPS),
+    Rule("store_shared", ("which", "anchor", "delta", "length", "fill", "in_child"), lambda m: m._has("self", True)),
+    Rule("store_private", ("which", "anchor", "delta", "length", "fill", "in_child"), lambda m: m._has("self", False)),
+    Rule("other_store", ("which", "anchor", "delta", "length", "fill"), lambda m: m._has("other")),
+    Rule("munmap", ("which", "first", "count"), lambda m: m._has("self")),
+    Rule("other_munmap", ("which", "first", "count"), lambda m: m._has("other")),
+    Rule("msync", ("which", "first", "length", "flags"), lambda m: m._has("self")),
+    Rule("madvise_dontneed", ("which", "first", "count"), lambda m: m._has("self")),
+)
 
 def content(fill: int, length: int) -> bytes:
     return bytes(length) if fill == 0 else pattern(fill, length)
@@ -159,67 +230,72 @@ def child_step(op: str, args: tuple, runs: list[tuple[int, int]], page_size: int
 class RunStats:
     """What a run of the machine did (filled in as it goes)."""
 
-    examples: int = 0
     steps: int = 0
     forks: int = 0
-    ops: dict = field(default_factory=dict)
-    last: tuple | None = None  # the last discrepancy raised: (claim, detail, the steps that led to it)
 
 
-class ModelMachine(RuleBasedStateMachine):
+class ModelMachine:
     """Random operation sequences against the reference model.
 
-    ``ModelMachine()`` works on a scratch file in the current directory, and
-    ``ModelMachine(directory="/dev/shm")`` elsewhere (as the reproductions do);
-    the claim test passes its workspace, the platform's alternatives and its target's page size (``page_size``,
-    which every offset, length and page index of the rules is in; this host's by default).
+    ``ModelMachine(platform=...)`` works on a scratch file in the current directory, and
+    ``ModelMachine("/dev/shm", platform=...)`` elsewhere (as the reproductions do, with
+    platform_choice.platform_at()); the claim test passes its workspace instead. ``platform``: the alternatives
+    the model takes; ``page_size``: its target's, which every offset, length and page index of the rules is in
+    (this host's by default).
     """
 
     model_class = Model
 
     def __init__(self, directory: str | None = None, *, workspace: Workspace | None = None,
-                 platform: Platform | None = None, stats: RunStats | None = None, page_size: int = libc.PAGE_SIZE):
-        super().__init__()
+                 platform: Platform, stats: RunStats | None = None, page_size: int = libc.PAGE_SIZE):
         self.page = page_size
         self.max_file = MAX_FILE_PAGES * page_size
         self.stats = stats if stats is not None else RunStats()
-        self.stats.examples += 1
         if workspace is not None:
             self.path = workspace.new_file(0)
         else:
-            fd, name = tempfile.mkstemp(dir=directory or ".", prefix=".mmapconf-model-")
-            os.close(fd)
-            self.path = Path(name)
-        if platform is None:
-            fs = fs_identity(str(self.path.parent)).as_dict()
-            platform, taken = platform_for((fs["type"],), small_blocks=has_small_blocks(fs))
-            if platform is None:
-                self.path.unlink()
-                raise RuntimeError(f"the model cannot run here: {taken['unsupported']}")
+            # a new name, as mkstemp makes one (tempfile itself would load shutil and random into the server)
+            self.path = Path(directory or ".") / f".mmapconf-model-{os.urandom(6).hex()}"
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         self.model = self.model_class(platform, page=page_size)
         self.addrs: dict[int, int] = {}  # mapping id -> address (in the process that holds it)
-        self.log: list[str] = []  # the steps so far, as Hypothesis prints them
+        self.log: list[str] = []  # the steps so far, as calls of the rules' methods
         self._other: Child | None = None  # the second process, forked when a rule first needs it
         self.fd = os.open(self.path, os.O_RDWR)
+
+    # -- a sequence, word by word ---------------------------------------------------------------------
+
+    def run(self, header: int, words: Sequence[int]) -> None:
+        """A whole sequence: the file's start and the rules it leaves out, from ``header`` (swarm testing, as
+        Hypothesis's state machines do: a sequence without some rules goes deeper into what the others do), then
+        one step per non-zero word."""
+        digits = Digits(header)
+        left_out = digits.below(1 << len(RULES))
+        self.start(size=_size(digits, self.page), fill=digits.between(1, 250))
+        for word in words:
+            if word:
+                self.step(word, left_out)
+
+    def step(self, word: int, left_out: int = 0) -> None:
+        """The step a non-zero word gives: a rule among those usable now (all usable ones if the sequence leaves
+        out every one of them), and its arguments."""
+        digits = Digits(word - 1)
+        usable = [rule for rule in RULES if rule.usable(self)]
+        chosen = [rule for index, rule in enumerate(RULES) if not left_out >> index & 1 and rule in usable] or usable
+        rule = chosen[digits.below(RULE_DIGIT) % len(chosen)]
+        getattr(self, rule.name)(**{name: ARGUMENTS[name](digits, self.page) for name in rule.arguments})
 
     # -- helpers -------------------------------------------------------------------------------------
 
     def _step(self, kind: str, args: dict) -> None:
-        """Count the step, and log it as Hypothesis prints it (``args``: the rule's arguments, its locals())."""
+        """Count the step, and log it as a call of the rule's method (``args``: its arguments, its locals())."""
         self.stats.steps += 1
-        self.stats.ops[kind] = self.stats.ops.get(kind, 0) + 1
         shown = ", ".join(f"{name}={value!r}" for name, value in sorted(args.items()) if name != "self")
         self.log.append(f"state.{kind.split('/')[0]}({shown})")
 
-    def _found(self, claim: str, detail: str) -> ModelDiscrepancy:
-        """The exception for a discrepancy; the run's stats keep it, with the steps so far, in case Hypothesis
-        cannot replay it (a kernel that behaves differently on the same sequence)."""
-        self.stats.last = (claim, detail, list(self.log))
-        return ModelDiscrepancy(claim, detail)
-
     def _fail(self, found: Discrepancy | None) -> None:
         if found is not None:
-            raise self._found(found.claim, found.detail)
+            raise ModelDiscrepancy(found.claim, found.detail)
 
     @property
     def other(self) -> Child:
@@ -294,7 +370,7 @@ class ModelMachine(RuleBasedStateMachine):
         store range's pages as read in the process holding the mapping)."""
         for k, page in enumerate(seen):
             self._fail(self.model.check_view(map_id, at // self.page + k, page))
-        raise self._found("GEOM-2", f"a store to m{map_id} at {at} (+{length}) faulted where the model "
+        raise ModelDiscrepancy("GEOM-2", f"a store to m{map_id} at {at} (+{length}) faulted where the model "
                                          f"says every page is accessible, yet each page reads as the model says")
 
     def _mmap_args(self, shared: bool, page: int, pages: int, trim: int) -> tuple[int, int, int]:
@@ -305,7 +381,6 @@ class ModelMachine(RuleBasedStateMachine):
     # ``by``: "self" (this process), "other" (the second process, through its own descriptor and mappings) or
     # "child" (a child forked for this one step, inheriting this process's descriptor and mappings).
 
-    @initialize(size=sizes, fill=st.integers(1, 250))
     def start(self, size, fill):
         """The file's first contents, written with pwrite()."""
         self._step("start", locals())
@@ -315,7 +390,6 @@ class ModelMachine(RuleBasedStateMachine):
         self.model.initial(data)
         self._check()
 
-    @rule(fill=st.integers(1, 250))
     def pollute_tail(self, fill):
         """fsx's EOF pollution: map the page holding EOF MAP_SHARED and fill its bytes past EOF. The mapping stays
         (as one of this process's, if there is room for it: a page kept mapped is what some filesystems need to
@@ -327,7 +401,8 @@ class ModelMachine(RuleBasedStateMachine):
             page = model.size // size
             result = libc.mmap(None, size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, self.fd, page * size)
             if not result.ok:
-                raise self._found("GEOM-2", f"mmap of the EOF page (offset {page * size}) failed: {result.errno_name}")
+                raise ModelDiscrepancy("GEOM-2", f"mmap of the EOF page (offset {page * size}) failed: "
+                                                 f"{result.errno_name}")
             map_id = model.mmap("self", True, page, 1)
             self.addrs[map_id] = result.value
             keep = len(model.live("self")) <= MAX_MAPS
@@ -339,7 +414,6 @@ class ModelMachine(RuleBasedStateMachine):
                     model.munmap(map_id, 0, 1)
         self._check()
 
-    @rule(size=sizes, by=holders)
     def truncate(self, size, by):
         """ftruncate() up, down, to the same size, inside a page or to 0 (BUS-2: by this or another process)."""
         self._step(f"truncate/{by}", locals())
@@ -353,7 +427,6 @@ class ModelMachine(RuleBasedStateMachine):
             self._fork("truncate", (self.fd, size), lambda: self.model.truncate(size, "child"))
         self._check()
 
-    @rule(anchor=anchors, delta=deltas, length=lengths, fill=fills, by=holders)
     def pwrite(self, anchor, delta, length, fill, by):
         """pwrite() possibly past EOF (leaving a hole), growing the file (SHARED-4: seen through mappings)."""
         self._step(f"pwrite/{by}", locals())
@@ -374,14 +447,11 @@ class ModelMachine(RuleBasedStateMachine):
                 self._fork("pwrite", (self.fd, data, offset), lambda: self.model.pwrite(offset, data, "child"))
         self._check()
 
-    @rule(gap=gaps, length=lengths, fill=fills, by=holders)
     def write_past_eof(self, gap, length, fill, by):
         """EOF-7's operation: lseek() past the end and write(), leaving a hole of ``gap`` bytes that reads as zero."""
         self._step(f"write_past_eof/{by}", locals())
         self._pwrite(self.model.size + gap, length, fill, by)
 
-    @precondition(lambda self: len(self.model.live("self")) < MAX_MAPS)
-    @rule(shared=st.booleans(), page=first_pages, pages=map_pages, trim=trims)
     def mmap(self, shared, page, pages, trim):
         """mmap() PROT_READ|PROT_WRITE at a page-aligned offset, its length possibly past EOF (GEOM-4: a
         length short of a page multiple maps the whole last page)."""
@@ -389,21 +459,19 @@ class ModelMachine(RuleBasedStateMachine):
         offset, length, flags = self._mmap_args(shared, page, pages, trim)
         result = libc.mmap(None, length, libc.PROT_READ | libc.PROT_WRITE, flags, self.fd, offset)
         if not result.ok:
-            raise self._found("GEOM-2", f"mmap(length {length}, {'MAP_SHARED' if shared else 'MAP_PRIVATE'}, "
+            raise ModelDiscrepancy("GEOM-2", f"mmap(length {length}, {'MAP_SHARED' if shared else 'MAP_PRIVATE'}, "
                                              f"offset {offset}) failed: {result.errno_name}")
         map_id = self.model.mmap("self", shared, page, pages)
         self.addrs[map_id] = result.value
         self._check()
 
-    @precondition(lambda self: len(self.model.live("other")) < MAX_MAPS)
-    @rule(shared=st.booleans(), page=first_pages, pages=map_pages, trim=trims)
     def other_mmap(self, shared, page, pages, trim):
         """The second process maps the file itself (SHARED-1, PRIV-2)."""
         self._step("other_mmap", locals())
         offset, length, _ = self._mmap_args(shared, page, pages, trim)
         outcome = self.other.call(other_map, shared, offset, length)
         if not outcome.ok:
-            raise self._found("GEOM-2", f"the second process's mmap(offset {offset}, length {length}) "
+            raise ModelDiscrepancy("GEOM-2", f"the second process's mmap(offset {offset}, length {length}) "
                                              f"{outcome.describe()}")
         map_id = self.model.mmap("other", shared, page, pages)
         self.addrs[map_id] = outcome.value
@@ -442,23 +510,17 @@ class ModelMachine(RuleBasedStateMachine):
                 self._fork("store", (addr, data, parent, at, len(data)), apply)
         self._check()
 
-    @precondition(lambda self: self._has("self", True))
-    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills, in_child=st.booleans())
     def store_shared(self, which, anchor, delta, length, fill, in_child):
         """A store through a MAP_SHARED mapping (past EOF too, up to the end of the EOF page), here or in a
         fork child."""
         self._step("store_shared" + ("/child" if in_child else ""), locals())
         self._store(self._pick("self", which, True), anchor, delta, length, fill, in_child)
 
-    @precondition(lambda self: self._has("self", False))
-    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills, in_child=st.booleans())
     def store_private(self, which, anchor, delta, length, fill, in_child):
         """A store through a MAP_PRIVATE mapping (copy-on-write), here or in a fork child."""
         self._step("store_private" + ("/child" if in_child else ""), locals())
         self._store(self._pick("self", which, False), anchor, delta, length, fill, in_child)
 
-    @precondition(lambda self: self._has("other"))
-    @rule(which=choices, anchor=anchors, delta=deltas, length=lengths, fill=fills)
     def other_store(self, which, anchor, delta, length, fill):
         """The second process stores through one of its own mappings."""
         self._step("other_store", locals())
@@ -476,19 +538,15 @@ class ModelMachine(RuleBasedStateMachine):
             outcome = self.other.call(other_unmap, addr, length)
             failed = None if outcome.ok else outcome.describe()
         if failed:
-            raise self._found("UNMAP-3", f"munmap of pages {first}..{first + count - 1} of m{map_id}: {failed}")
+            raise ModelDiscrepancy("UNMAP-3", f"munmap of pages {first}..{first + count - 1} of m{map_id}: {failed}")
         self.model.munmap(map_id, first, count)
         self._check()
 
-    @precondition(lambda self: self._has("self"))
-    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
     def munmap(self, which, first, count):
         """munmap() of the whole mapping or part of it (UNMAP-3: the rest stays usable)."""
         self._step("munmap", locals())
         self._munmap("self", which, first, count)
 
-    @precondition(lambda self: self._has("other"))
-    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
     def other_munmap(self, which, first, count):
         """The second process unmaps one of its mappings, whole or in part."""
         self._step("other_munmap", locals())
@@ -504,9 +562,6 @@ class ModelMachine(RuleBasedStateMachine):
                 return first, run_first + run_count - first
         return runs[0]
 
-    @precondition(lambda self: self._has("self"))
-    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), length=lengths,
-          flags=st.sampled_from(list(MSYNC_FLAGS)))
     def msync(self, which, first, length, flags):
         """msync() with each valid flag combination, on a page-aligned address, any length (SYNC-6)."""
         self._step("msync", locals())
@@ -520,14 +575,12 @@ class ModelMachine(RuleBasedStateMachine):
         if result.ok == rejected or (rejected and result.errno_name != "EINVAL"):
             claim = ("SYNC-7/no-sync-flag" if no_sync_flag else "SYNC-10" if not m.shared
                      else "SYNC-5" if flags == "MS_SYNC|MS_INVALIDATE" else "SYNC-6")
-            raise self._found(claim, f"msync({flags}) on {length} bytes of m{map_id} "
+            raise ModelDiscrepancy(claim, f"msync({flags}) on {length} bytes of m{map_id} "
                                           f"{'failed: ' + str(result.errno_name) if not result.ok else 'succeeded'}"
                                           f", the model says it {'fails (EINVAL)' if rejected else 'succeeds'}")
         self.model.msync(map_id)
         self._check()
 
-    @precondition(lambda self: self._has("self"))
-    @rule(which=choices, first=st.integers(0, MAX_MAP_PAGES - 1), count=map_pages)
     def madvise_dontneed(self, which, first, count):
         """madvise(MADV_DONTNEED): shared pages keep showing the file; private copies as PRIV-6 recorded."""
         self._step("madvise_dontneed", locals())
@@ -536,7 +589,7 @@ class ModelMachine(RuleBasedStateMachine):
         count = min(count, pages)
         result = libc.madvise(self.addrs[map_id] + start * self.page, count * self.page, libc.MADV_DONTNEED)
         if result.ok != (self.model.platform.madvise == "accepted"):
-            raise self._found("PAGE-4/conventional", f"madvise(MADV_DONTNEED) on m{map_id} "
+            raise ModelDiscrepancy("PAGE-4/conventional", f"madvise(MADV_DONTNEED) on m{map_id} "
                                                           f"{'succeeded' if result.ok else 'failed: ' + str(result.errno_name)}")
         if result.ok:
             self.model.dontneed(map_id, start, count)
@@ -558,14 +611,14 @@ class ModelMachine(RuleBasedStateMachine):
                 map_id, index = args[2], args[3]
                 if outcome.ok:  # the store went through: the page was accessible after all
                     self._fail(self.model.check_view(map_id, index, b"\0" * self.page))
-                raise self._found("BUS-1", f"a fork child's store to page {index} of m{map_id}, wholly past "
+                raise ModelDiscrepancy("BUS-1", f"a fork child's store to page {index} of m{map_id}, wholly past "
                                                 f"EOF {self.model.size}, {outcome.describe()}; the model says SIGBUS")
             status, seen = outcome.value_or_raise("the fork child's step")
             if status == "inaccessible":
                 map_id, at, length = args[2:5]
                 for index in range(at // self.page, (at + length - 1) // self.page + 1):
                     self._fail(self.model.check_view(map_id, index, None))
-                raise self._found("GEOM-2", "the fork child could not store where the model says it can")
+                raise ModelDiscrepancy("GEOM-2", "the fork child could not store where the model says it can")
             model_op()
             for parent, child in children.items():
                 pieces = len(self.model.runs(child))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import platform as platform_module
 from pathlib import Path
 
-from fixtures.platform import kernel_upstream
-from harness.expectations import EXPECTATIONS_DIR, expectation_for, expectations, fs_names_in_expectations, kernel_in_range
+from fixtures.platform import fs_identity, kernel_upstream
+from harness.expectations import (EXPECTATIONS_DIR, expectation_for, expectations, fs_names_in_expectations,
+                                  has_small_blocks, kernel_in_range)
 from suite.model.reference import Platform
 
 
@@ -77,3 +78,13 @@ def platform_for(fs: tuple[str, ...], directory: Path = EXPECTATIONS_DIR,
         taken["unsupported"] = reason
         return None, taken
     return chosen, taken
+
+
+def platform_at(directory: str) -> Platform:
+    """The model's Platform for the filesystem holding ``directory``, where a reproduction runs (RuntimeError if
+    the model cannot run there)."""
+    fs = fs_identity(directory).as_dict()
+    platform, taken = platform_for((fs["type"],), small_blocks=has_small_blocks(fs))
+    if platform is None:
+        raise RuntimeError(f"the model cannot run here: {taken['unsupported']}")
+    return platform

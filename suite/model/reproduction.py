@@ -1,18 +1,17 @@
-"""A shrunk failure of the state machine (suite/model/machine.py) as a runnable script: the steps Hypothesis
-printed for it, which are calls on the machine (``state.truncate(...)``)."""
+"""A shrunk failure of the state machine (suite/model/machine.py) as a runnable script: the steps the machine
+logged for it, which are calls on the machine (``state.truncate(...)``)."""
 
 from __future__ import annotations
 
 
-def reproduction(notes: list[str], machine: type, directory: str, page_size: int) -> str:
-    """The steps Hypothesis printed for the minimal failing sequence, as a runnable Python script."""
-    lines = [line for note in notes for line in note.splitlines()]
-    steps = [line for line in lines if line.startswith("state.")]
+def reproduction(steps: list[str], machine: type, directory: str, page_size: int) -> str:
+    """The steps of the minimal failing sequence, as a runnable Python script."""
     script = ["# run from the mmapconf checkout's top directory, e.g. python - < this-file",
               f"from {machine.__module__} import {machine.__qualname__}",
-              f"state = {machine.__qualname__}(directory={directory!r}, page_size={page_size})"]
-    body = [s for s in steps if s != "state.teardown()"]
-    script += ["try:"] + [f"    {s}" for s in body] + ["finally:", "    state.teardown()"]
+              "from suite.model.platform_choice import platform_at",
+              f"state = {machine.__qualname__}({directory!r}, platform=platform_at({directory!r}), "
+              f"page_size={page_size})"]
+    script += ["try:"] + [f"    {s}" for s in steps] + ["finally:", "    state.teardown()"]
     return "\n".join(script)
 
 

@@ -6,7 +6,8 @@ from suite.scenarios import model
 from tests.judges.helpers import self_tests
 
 RUN = model.SequenceRun("ext4", 40, 80, {"BUS-5/copied": "sigbus", "EOF-3": "holds"}, 4096)
-REPRO = ("from suite.model.machine import ModelMachine\nstate = ModelMachine(directory='/tmp')\ntry:\n"
+REPRO = ("from suite.model.machine import ModelMachine\nfrom suite.model.platform_choice import platform_at\n"
+         "state = ModelMachine('/tmp', platform=platform_at('/tmp'))\ntry:\n"
          "    state.start(size=1, fill=1)\n    state.truncate(by='self', size=0)\nfinally:\n    state.teardown()")
 
 CASES = {
