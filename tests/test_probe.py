@@ -130,9 +130,18 @@ def test_child_sees_and_shares_parent_mapping():
         assert mapping.view[0] == 7
 
 
-def test_unpicklable_call_is_rejected_clearly():
-    with pytest.raises(TypeError, match="module-level"):
-        probe(lambda: 1)
+def test_a_child_call_must_be_picklable_and_says_so_while_probe_inherits_any_call():
+    with Child() as child, pytest.raises(TypeError, match="module-level"):
+        child.call(lambda: 1)
+    assert probe(lambda: 1).value == 1  # nothing is sent: the forked child has the call already
+    assert "unpicklable result" in probe(lambda: lambda: 1).error
+
+
+def test_a_probe_child_holds_no_pipe_end_of_a_live_child():
+    """Else a Child that dies while a probe child lives would not be seen to (end of file never comes)."""
+    with Child() as child:
+        open_fds = probe(os.listdir, "/proc/self/fd").value
+        assert not {str(child._requests), str(child._replies)} & set(open_fds)
 
 
 def test_no_child_left_behind():
@@ -142,12 +151,18 @@ def test_no_child_left_behind():
         os.waitpid(-1, os.WNOHANG)
 
 
-def test_child_has_core_dumps_and_faulthandler_off():
+def test_child_has_core_dumps_and_faulthandler_off_and_default_signal_dispositions():
     import faulthandler
     import resource
 
     assert probe(resource.getrlimit, resource.RLIMIT_CORE).value == (0, 0)
     assert probe(faulthandler.is_enabled).value is False
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        for signum in (signal.SIGBUS, signal.SIGSEGV, signal.SIGINT, signal.SIGTERM):
+            assert probe(signal.getsignal, signum).value == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _touch(addr):
