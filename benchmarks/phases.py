@@ -32,9 +32,9 @@ which wraps the harness's functions from outside) and prints, per claim, sorted 
 
 then the run (start-up to the first test, the tests, the end), the floors (measured in the same run, in the same
 pytest process, before the first test and after the last: fork + waitpid (and the same in a scenario server, for
-comparison); a Hypothesis example that forks once,
-as many examples a run as the profile gives a claim test; probe() of a no-op) and the cost per example against
-them. Serial only: the split is per process (-n is refused).
+comparison); a Hypothesis example that forks once, as many examples a run as the profile gives a claim test;
+probe() of a no-op, and a Child's) and the cost per example against them. Serial only: the split is per process
+(-n is refused).
 
 ``--from-log`` prints the same figures from a log the plugin wrote in a run elsewhere, such as a kernel guest:
 
@@ -274,9 +274,9 @@ def main() -> int:
             split = measured["probe_split"]
             print(f"  {when:<6} fork + waitpid {1000 * measured['fork_wait']:.2f} (in a scenario server "
                   f"{1000 * measured['server_fork_wait']:.2f}); Hypothesis example with one fork "
-                  f"{1000 * measured['hypothesis_example']:.2f}; probe() of a no-op {1000 * measured['probe_noop']:.2f} "
-                  f"(Child() {1000 * split['create']:.2f}, call {1000 * split['call']:.2f}, "
-                  f"close {1000 * split['close']:.2f})")
+                  f"{1000 * measured['hypothesis_example']:.2f}; probe() of a no-op {1000 * measured['probe_noop']:.2f}; "
+                  f"a Child's no-op {1000 * sum(split.values()):.2f} (Child() {1000 * split['create']:.2f}, "
+                  f"call {1000 * split['call']:.2f}, close {1000 * split['close']:.2f})")
     if floors and examples:
         per_example = totals["wall"] / examples
         print(f"cost per example: {1000 * per_example:.1f} ms in the claim tests ({examples} examples, "

@@ -7,7 +7,7 @@ appends one JSON object a line to FILE:
   teardown ended, and its time split into exclusive phases (``PHASES``), with its example and fork counts;
 - ``item-parent``: from the controlling process: the test's wall time, the time in pytest-forked's runner (which
   holds the child) and in per-test reporting;
-- ``floors``: fork + waitpid, a Hypothesis example that forks once, and probe() of a no-op, measured in the
+- ``floors``: fork + waitpid, a Hypothesis example that forks once, and probe() and a Child of a no-op, measured in the
   controlling process after the last test (so with everything the tests had loaded);
 - ``run``: the controlling process's run-level timestamps (configure, collection, tests, floors, session finish,
   unconfigure).
@@ -307,7 +307,7 @@ class Recorder:
 
         from benchmarks import fork_floor
         from fixtures import scenario_server
-        from fixtures.probe import Child
+        from fixtures.probe import Child, probe
 
         fork, samples = self.fork, self.config.getoption("phases_floor_samples")
         started = time.monotonic()
@@ -343,6 +343,10 @@ class Recorder:
             one_fork()
         hypothesis_example = (time.monotonic() - started) / bodies
 
+        started = time.monotonic()
+        for _ in range(samples):
+            probe(os.getpid)
+        probe_noop = (time.monotonic() - started) / samples
         split = Counter()
         for _ in range(samples):
             marks = [time.monotonic()]
@@ -357,7 +361,7 @@ class Recorder:
         probe_split = {name: total / samples for name, total in split.items()}
         return {"samples": samples, "fork_wait": fork_wait, "server_fork_wait": server_fork_wait,
                 "hypothesis_example": hypothesis_example,
-                "hypothesis_examples": bodies, "probe_noop": sum(probe_split.values()), "probe_split": probe_split}
+                "hypothesis_examples": bodies, "probe_noop": probe_noop, "probe_split": probe_split}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
