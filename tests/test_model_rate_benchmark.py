@@ -1,0 +1,35 @@
+"""benchmarks/model_rate.py: it runs the model as the claim test does (a scenario server) and prints its figures.
+
+No timing is asserted: only that the figures are there and count what ran.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "model_rate.py"), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_rate_counts_the_steps_it_ran_and_leaves_nothing(tmp_path):
+    done = run_benchmark(str(tmp_path), "--steps", "100")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rate = re.match(rf"{re.escape(str(tmp_path))} \(\w+\): (\d+) steps in (\d+) sequences, [\d.]+ s: \d+ steps/s, "
+                    r"[\d.]+ forks/step", done.stdout.splitlines()[0])
+    assert rate and int(rate[1]) >= 100 and int(rate[2]) >= 2, done.stdout
+    assert done.stdout.splitlines()[1].startswith(("fsx: not available here", "  fsx: "))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_say_how_many_found_a_discrepancy(tmp_path):
+    done = run_benchmark(str(tmp_path), "--runs", "2", "--sequences", "3", "--sequence-length", "10")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.match(rf"{re.escape(str(tmp_path))} \(\w+\): [012] of 2 runs of 3 x 10 found a discrepancy \(",
+                    done.stdout), done.stdout
