@@ -287,11 +287,11 @@ class ModelMachine:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _step(self, kind: str, args: dict) -> None:
+    def _step(self, rule: str, args: dict) -> None:
         """Count the step, and log it as a call of the rule's method (``args``: its arguments, its locals())."""
         self.stats.steps += 1
         shown = ", ".join(f"{name}={value!r}" for name, value in sorted(args.items()) if name != "self")
-        self.log.append(f"state.{kind.split('/')[0]}({shown})")
+        self.log.append(f"state.{rule}({shown})")
 
     def _fail(self, found: Discrepancy | None) -> None:
         if found is not None:
@@ -416,7 +416,7 @@ class ModelMachine:
 
     def truncate(self, size, by):
         """ftruncate() up, down, to the same size, inside a page or to 0 (BUS-2: by this or another process)."""
-        self._step(f"truncate/{by}", locals())
+        self._step("truncate", locals())
         if by == "self":
             os.ftruncate(self.fd, size)
             self.model.truncate(size)
@@ -429,7 +429,7 @@ class ModelMachine:
 
     def pwrite(self, anchor, delta, length, fill, by):
         """pwrite() possibly past EOF (leaving a hole), growing the file (SHARED-4: seen through mappings)."""
-        self._step(f"pwrite/{by}", locals())
+        self._step("pwrite", locals())
         self._pwrite(max((0 if anchor == "start" else self.model.size) + delta, 0), length, fill, by)
 
     def _pwrite(self, offset: int, length: int, fill: int, by: str) -> None:
@@ -449,7 +449,7 @@ class ModelMachine:
 
     def write_past_eof(self, gap, length, fill, by):
         """EOF-7's operation: lseek() past the end and write(), leaving a hole of ``gap`` bytes that reads as zero."""
-        self._step(f"write_past_eof/{by}", locals())
+        self._step("write_past_eof", locals())
         self._pwrite(self.model.size + gap, length, fill, by)
 
     def mmap(self, shared, page, pages, trim):
@@ -513,12 +513,12 @@ class ModelMachine:
     def store_shared(self, which, anchor, delta, length, fill, in_child):
         """A store through a MAP_SHARED mapping (past EOF too, up to the end of the EOF page), here or in a
         fork child."""
-        self._step("store_shared" + ("/child" if in_child else ""), locals())
+        self._step("store_shared", locals())
         self._store(self._pick("self", which, True), anchor, delta, length, fill, in_child)
 
     def store_private(self, which, anchor, delta, length, fill, in_child):
         """A store through a MAP_PRIVATE mapping (copy-on-write), here or in a fork child."""
-        self._step("store_private" + ("/child" if in_child else ""), locals())
+        self._step("store_private", locals())
         self._store(self._pick("self", which, False), anchor, delta, length, fill, in_child)
 
     def other_store(self, which, anchor, delta, length, fill):
