@@ -434,6 +434,9 @@ class Model:
             f = c.maybe.find(1, f + 1, self.size)
         return None
 
+    def _where(self, m: MapModel, index: int) -> str:
+        return f"{m.describe()}, page {index} (file offset {(m.first_page + index) * self.page})"
+
     def check_view(self, map_id: int, index: int, observed: bytes | None) -> Discrepancy | None:
         """One mapping page as read (None: the read failed, the page is inaccessible)."""
         m, page = self.maps[map_id], self.page
@@ -441,10 +444,10 @@ class Model:
         if want is None:
             return None
         p = m.first_page + index
-        where = f"{m.describe()}, page {index} (file offset {p * page})"
         if want is INACCESSIBLE or observed is None:
             if want is INACCESSIBLE and observed is None:
                 return None
+            where = self._where(m, index)
             if want is INACCESSIBLE:
                 return Discrepancy(self._blame_access(m, index),
                                    f"{where} is readable, but it lies wholly past EOF ({self.size}): the model says "
@@ -460,8 +463,9 @@ class Model:
                 k = bad[0]
                 f = p * page + k
                 what = "private copy" if index in m.copies else ("file" if f < self.size else "page past EOF")
+                side = "past" if f >= self.size else "before"
                 return Discrepancy(self._blame_byte(m, index, k, observed[k]),
-                                   f"{where}: byte at file offset {f} ({'past' if f >= self.size else 'before'} EOF "
+                                   f"{self._where(m, index)}: byte at file offset {f} ({side} EOF "
                                    f"{self.size}) reads {observed[k]:#04x}, the model's {what} says "
                                    f"{want.data[k]:#04x} (set by {ORIGIN_TEXT[origin_kind(want.origin[k])]}); "
                                    f"{len(bad)} byte(s) differ in file offsets {self._span([p * page + b for b in bad])} "
