@@ -25,7 +25,7 @@ from fixtures.platform import fs_identity, host_identity
 from harness.catalog import catalog
 from harness.expectations import EXPECTATIONS_DIR, expectation_for
 from suite.model import reference
-from suite.model.machine import ModelMachine
+from suite.model.machine import ModelDiscrepancy, ModelMachine
 from suite.model.platform_choice import platform_for
 from suite.model.reference import INACCESSIBLE, STORE, TRUNC_ZERO, Image, Model, Platform, origin
 from suite.model.reproduction import steps_in
@@ -271,6 +271,26 @@ def test_machine_catches_a_seeded_fault_with_a_short_runnable_reproduction(real_
                             timeout=120)
     assert replay.returncode != 0 and f"ModelDiscrepancy: {seen.claim}:" in replay.stderr, replay.stderr
     assert not [p for p in real_target[0].iterdir() if p.name.startswith(".mmapconf-model-")]  # it cleaned up
+
+
+class FailsOnlyOnce(ModelMachine):
+    """A kernel that misbehaves once: the first sequence's start breaks the model, and no sequence after it."""
+
+    failed = False
+
+    def start(self, size, fill):
+        super().start(size, fill)
+        if not FailsOnlyOnce.failed:
+            FailsOnlyOnce.failed = True
+            raise ModelDiscrepancy("EOF-1", "seeded: only the first time")
+
+
+def test_a_failure_that_does_not_happen_again_is_still_reported_as_not_reproduced(real_target):
+    seen = run(FailsOnlyOnce, real_target)
+    assert (seen.claim, seen.reproduced) == ("EOF-1", False)
+    assert steps_in(seen.reproduction) == 1 and "state.start(" in seen.reproduction
+    finding = scenario.judge_sequences_consistent(None, seen)
+    assert finding.verdict == "refuted" and "it did not happen again when the sequence was replayed" in finding.detail
 
 
 # -- a sequence as words -----------------------------------------------------------------------------
