@@ -148,6 +148,31 @@ def test_the_state_machine_reads_its_arguments_at_its_page_size(page_size):
     reads_inside()
 
 
+class WidestDigits(machine.Digits):
+    """Takes every digit at its largest, so each argument takes its widest branch, and multiplies the bases."""
+
+    def __init__(self):
+        super().__init__(0)
+        self.needed = 1
+
+    def below(self, n: int) -> int:
+        self.needed *= n
+        return n - 1
+
+
+@pytest.mark.parametrize("page_size", PAGE_SIZES)
+@pytest.mark.parametrize("rule", machine.RULES, ids=[rule.name for rule in machine.RULES])
+def test_a_word_holds_every_argument_of_a_rule_at_its_page_size(rule, page_size):
+    """Else a word would run out before a rule's last arguments, which would always take their first choices
+    (at 64 KiB pages a pwrite() would never be done by a fork child). With room to spare: the highest digit
+    is then as uniform as the others, to 1/256."""
+    digits = WidestDigits()
+    digits.below(machine.RULE_DIGIT)
+    for name in rule.arguments:
+        machine.ARGUMENTS[name](digits, page_size)
+    assert digits.needed * 256 <= 1 << (8 * sequences.WORD_BYTES), (rule.name, digits.needed.bit_length())
+
+
 @pytest.mark.parametrize("page_size", PAGE_SIZES[1:])
 def test_a_case_written_for_4_kib_pages_does_not_fit_larger_ones(page_size):
     """BUS-5's old explicit example, in bytes for 4 KiB pages: page 2 of a 12517-byte file is past the one larger page

@@ -19,7 +19,8 @@ from suite.scenarios.model import ProgramSeen, SequenceRun, SequencesSeen, run_p
 # A word's bits are uniform: Hypothesis draws integers of a wide range mostly small, which would leave a word's
 # high digits (its last arguments) at their first choices. A smaller word is still simpler (the shrinker lowers
 # its first bytes first: the last arguments' digits).
-WORDS = st.binary(min_size=8, max_size=8).map(lambda raw: int.from_bytes(raw, "big"))
+WORD_BYTES = 12  # room for every rule's arguments up to 2 MiB pages, with some to spare (tests/test_page_sizes.py)
+WORDS = st.binary(min_size=WORD_BYTES, max_size=WORD_BYTES).map(lambda raw: int.from_bytes(raw, "big"))
 
 
 def programs(steps: int) -> st.SearchStrategy[tuple[int, list[int]]]:
