@@ -38,6 +38,7 @@ from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from fixtures import libc, provision, scenario_server  # noqa: E402
 from fixtures.files import Workspace  # noqa: E402
 from fixtures.platform import fs_identity  # noqa: E402
+from kernels.arguments import count  # noqa: E402
 from suite.model.platform_choice import fs_names_for_model, platform_for  # noqa: E402
 from suite.model.sequences import run_sequences  # noqa: E402
 from suite.scenarios.model import SequenceRun  # noqa: E402
@@ -124,13 +125,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directories", nargs="*", type=Path)
     parser.add_argument("--fs", default="", help="filesystems to provision (root), e.g. ext4,xfs,btrfs,fuse-python")
-    parser.add_argument("--steps", type=int, default=5000, help="steps to run per directory (default 5000)")
-    parser.add_argument("--sequence-length", type=int, default=80, help="longest sequence (default 80, as the test)")
-    parser.add_argument("--runs", type=int, default=0,
+    parser.add_argument("--steps", type=count, default=5000, help="steps to run per directory (default 5000)")
+    parser.add_argument("--sequence-length", type=count, default=80,
+                        help="longest sequence (default 80, as the test)")
+    parser.add_argument("--runs", type=count,
                         help="instead of the rate: this many runs of the claim test's property, and how many found a "
                              "discrepancy")
-    parser.add_argument("--sequences", type=int, default=40, help="sequences per run with --runs (default 40, as the test)")
+    parser.add_argument("--sequences", type=count, default=40,
+                        help="sequences per run with --runs (default 40, as the test)")
     args = parser.parse_args()
+    missing = [str(directory) for directory in args.directories if not directory.is_dir()]
+    if missing:
+        parser.error(f"not a directory: {', '.join(missing)}")
 
     def measure(directory: Path, provisioned: dict | None = None) -> None:
         if args.runs:

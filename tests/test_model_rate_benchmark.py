@@ -33,3 +33,10 @@ def test_runs_say_how_many_found_a_discrepancy(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.match(rf"{re.escape(str(tmp_path))} \(\w+\): [012] of 2 runs of 3 x 10 found a discrepancy \(",
                     done.stdout), done.stdout
+
+
+def test_a_mistake_is_one_line(tmp_path):
+    for args in [(str(tmp_path), "--runs", "0"), (str(tmp_path), "--steps", "x"), (str(tmp_path / "absent"),)]:
+        done = run_benchmark(*args)
+        assert done.returncode == 2 and done.stderr.splitlines()[-1].startswith("model_rate.py: error: "), done.stderr
+        assert "Traceback" not in done.stderr

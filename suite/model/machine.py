@@ -139,14 +139,17 @@ RULES = (
     Rule("pollute_tail", ("fill",)),
     Rule("mmap", ("shared", "page", "pages", "trim"), lambda m: len(m.model.live("self")) < MAX_MAPS),
     Rule("other_mmap", ("shared", "page", "pages", "trim"), lambda m: len(m.model.live("other")) < MAX_MAPS),
-    Rule("store_shared", ("which", "anchor", "delta", "length", "fill", "in_child"), lambda m: m._has("self", True)),
-    Rule("store_private", ("which", "anchor", "delta", "length", "fill", "in_child"), lambda m: m._has("self", False)),
-    Rule("other_store", ("which", "anchor", "delta", "length", "fill"), lambda m: m._has("other")),
-    Rule("munmap", ("which", "first", "count"), lambda m: m._has("self")),
-    Rule("other_munmap", ("which", "first", "count"), lambda m: m._has("other")),
-    Rule("msync", ("which", "first", "length", "flags"), lambda m: m._has("self")),
-    Rule("madvise_dontneed", ("which", "first", "count"), lambda m: m._has("self")),
+    Rule("store_shared", ("which", "anchor", "delta", "length", "fill", "in_child"),
+         lambda m: m.holds_mapping("self", True)),
+    Rule("store_private", ("which", "anchor", "delta", "length", "fill", "in_child"),
+         lambda m: m.holds_mapping("self", False)),
+    Rule("other_store", ("which", "anchor", "delta", "length", "fill"), lambda m: m.holds_mapping("other")),
+    Rule("munmap", ("which", "first", "count"), lambda m: m.holds_mapping("self")),
+    Rule("other_munmap", ("which", "first", "count"), lambda m: m.holds_mapping("other")),
+    Rule("msync", ("which", "first", "length", "flags"), lambda m: m.holds_mapping("self")),
+    Rule("madvise_dontneed", ("which", "first", "count"), lambda m: m.holds_mapping("self")),
 )
+
 
 def content(fill: int, length: int) -> bytes:
     return bytes(length) if fill == 0 else pattern(fill, length)
@@ -314,7 +317,8 @@ class ModelMachine:
         live = self.model.live(holder, shared)
         return live[which % len(live)]
 
-    def _has(self, holder: str, shared: bool | None = None) -> bool:
+    def holds_mapping(self, holder: str, shared: bool | None = None) -> bool:
+        """Whether ``holder`` has a live mapping (a MAP_SHARED one, a MAP_PRIVATE one, or either)."""
         return bool(self.model.live(holder, shared))
 
     def _target(self, map_id: int, anchor: str, delta: int, length: int, fill: int,
