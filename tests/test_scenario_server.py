@@ -89,6 +89,19 @@ def test_a_workspace_rejects_in_the_server_by_raising_rejected(server, tmp_path)
         server.observe(image.new_file, 5, b"hello")
 
 
+def _keep_a_periodic_file(workspace: Workspace) -> list[str]:
+    with workspace.periodic_file(3 * libc.PAGE_SIZE, b"kept"):
+        pass
+    return os.listdir(workspace.run_dir)
+
+
+def test_the_files_a_server_kept_between_examples_go_when_it_ends(zygote, tmp_path):
+    server = zygote.server()
+    assert len(server.observe(_keep_a_periodic_file, Workspace(tmp_path))) == 1
+    server.close()
+    assert _gone(server.pid) and list(tmp_path.iterdir()) == []
+
+
 def test_an_oserror_arrives_with_its_type_and_errno_and_the_servers_traceback(server, tmp_path):
     with pytest.raises(FileNotFoundError) as raised:
         server.observe(os.open, str(tmp_path / "absent"), os.O_RDONLY)

@@ -6,7 +6,8 @@ import errno
 
 import pytest
 
-from fixtures.files import CORPUS_DIR, PATTERN_SEEDS, Rejected, Workspace, edge_sizes, pattern, write_corpus
+from fixtures.files import (CORPUS_DIR, PATTERN_SEEDS, Rejected, Workspace, edge_sizes, pattern, remove_kept_files,
+                            repeated, write_corpus)
 from fixtures.libc import PAGE_SIZE as PAGE, SysError
 from fixtures.outcome import SetUpFailed, raised
 
@@ -18,6 +19,41 @@ def test_new_file_holds_content_then_a_hole_and_is_removed_after(tmp_path):
         with workspace.opened(path, "O_RDWR"):
             pass
     assert not path.exists()
+
+
+PERIOD = bytes(range(1, 256))
+
+
+@pytest.mark.parametrize("offset, length", [(0, 0), (0, 1), (254, 2), (255, 255), (1000, 5 * PAGE), (7, 3)])
+def test_repeated_gives_the_bytes_of_the_period_repeated_at_any_offset(offset, length):
+    assert bytes(repeated(PERIOD, offset, length)) == (PERIOD * 200)[offset:offset + length]
+
+
+def test_a_periodic_file_is_kept_between_examples_cut_and_extended_to_each_size(tmp_path):
+    workspace = Workspace(tmp_path)
+    paths = set()
+    for size in [3 * PAGE + 5, 7, 10 * PAGE + 1, 10 * PAGE + 1, 2 * PAGE, 0, PAGE + 254]:
+        with workspace.periodic_file(size, PERIOD) as path:
+            assert path.read_bytes() == (PERIOD * (size // 255 + 1))[:size]
+            with workspace.opened(path, "O_RDWR"):
+                pass
+        paths.add(path)
+    assert len(paths) == 1 and list(tmp_path.iterdir()) == [path]  # one file, kept
+    with workspace.periodic_file(5, b"another period") as other:
+        assert other != path and other.read_bytes() == b"anoth"
+    remove_kept_files()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_example_cut_short_leaves_no_periodic_file_and_the_next_one_starts_afresh(tmp_path):
+    workspace = Workspace(tmp_path)
+    with pytest.raises(Rejected), workspace.periodic_file(2 * PAGE, PERIOD) as path:
+        path.write_bytes(b"spoilt")  # what an example cut short may leave
+        workspace.reject("cut short")
+    assert list(tmp_path.iterdir()) == []
+    with workspace.periodic_file(2 * PAGE, PERIOD) as path:
+        assert path.read_bytes() == (PERIOD * 33)[:2 * PAGE]
+    remove_kept_files()
 
 
 @pytest.fixture
@@ -35,6 +71,14 @@ def test_read_only_target_serves_every_edge_size_and_pattern_from_its_image(read
         with read_only.opened(path, "O_RDONLY"):
             pass
     assert path.exists()  # the image's files are never removed
+
+
+def test_a_read_only_target_serves_a_periodic_file_from_its_image_and_keeps_nothing(read_only):
+    period = pattern(PATTERN_SEEDS[0], 255)
+    with read_only.periodic_file(PAGE + 1, period) as path:
+        assert path.parent.name == CORPUS_DIR and path.read_bytes() == pattern(PATTERN_SEEDS[0], PAGE + 1)
+    remove_kept_files()
+    assert path.exists()
 
 
 @pytest.mark.parametrize("size, content", [(5, b"abc"), (PAGE + 2, b""), (PAGE, b"not a pattern")])

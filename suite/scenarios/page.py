@@ -1,9 +1,10 @@
 """PAGE: demand paging and advice — residency seen through mincore(2) and cachestat(2).
 
 How residency is observed. A page of a file can only be evicted when no mapping
-holds it, so every scenario creates its file with write(), fsync()s it (clean
-pages), evicts it with posix_fadvise(POSIX_FADV_DONTNEED) before mapping it,
-and then *checks* that eviction worked (cachestat(2) nr_cache == 0; on kernels
+holds it, so every scenario writes its file with write() (one file, kept for the
+claim test's next example and cut or extended: Workspace.periodic_file), fsync()s
+it (clean pages), evicts it with posix_fadvise(POSIX_FADV_DONTNEED) before mapping
+it, and then *checks* that eviction worked (cachestat(2) nr_cache == 0; on kernels
 before 6.5, mincore(2) of a fresh whole-file mapping). The observation records
 what was left cached; the test rejects an example whose file stayed cached. Where
 eviction never works (tmpfs and ramfs pages live only in the page cache) the
@@ -41,12 +42,7 @@ from harness.findings import Finding, holds, observed, refuted
 FAULT_AROUND_DEFAULT = 64 * 1024  # mm/memory.c: fault_around_bytes default
 MARGIN = 1 << 20  # bytes beyond both windows
 WILLNEED_WAIT_S = 2.0  # the stated bound on MADV_WILLNEED's asynchronous read-ahead
-BLOCK = bytes(range(1, 256))  # file content: written data, never a hole
-
-
-def content(size: int) -> bytes:
-    """``size`` bytes of non-zero data (cheap for MiB sizes)."""
-    return (BLOCK * (size // len(BLOCK) + 1))[:size]
+BLOCK = bytes(range(1, 256))  # file content, repeated (Workspace.periodic_file): written data, never a hole
 
 
 # ---------------------------------------------------------------- platform windows
@@ -167,7 +163,7 @@ def map_fresh(workspace: Workspace, case: MapCase) -> FreshMapSeen:
     """Write the file, evict it, mmap() it and look at once: mincore() of the range, cachestat() of the file."""
     # 9p with cache=none refuses every MAP_SHARED mapping of an O_RDWR fd, PROT_WRITE or not (VM_MAYWRITE).
     workspace.ensure_mappable(case.open_mode, case.flags)
-    with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
+    with workspace.periodic_file(case.file_size, BLOCK) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with workspace.opened(path, case.open_mode) as fd:
             mapped = _map(fd, case.length, case.prot, case.flags, case.offset)
@@ -229,7 +225,7 @@ class TouchSeen:
 def touch_one_page(workspace: Workspace, case: TouchCase) -> TouchSeen:
     """Evicted file, mmap() of all of it, one load from one page (in a child), then mincore() of the whole range."""
     workspace.ensure_mappable(case.open_mode, case.flags)
-    with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
+    with workspace.periodic_file(case.file_size, BLOCK) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
             before = residency(mapping.addr, case.file_size, case.page_size)
@@ -301,7 +297,7 @@ def advise_willneed(workspace: Workspace, case: WillneedCase) -> WillneedSeen:
     cannot bring them. Without cachestat(2) (before Linux 6.5) the polling runs to the bound."""
     wanted = advised_pages(case)
     workspace.ensure_mappable(case.open_mode, case.flags)
-    with workspace.file(case.file_size, content(case.file_size)) as path, workspace.opened(path, "O_RDWR") as wfd:
+    with workspace.periodic_file(case.file_size, BLOCK) as path, workspace.opened(path, "O_RDWR") as wfd:
         cached_before = evict(wfd, case.file_size)
         with steps.mapped(str(path), case.open_mode, case.file_size, case.prot, case.flags) as mapping:
             before = residency(mapping.addr, case.file_size, case.page_size)
@@ -392,7 +388,7 @@ def _advise_each(path: str, case: AdviceCase) -> tuple:
 
 def advise(workspace: Workspace, case: AdviceCase) -> AdviceSeen:
     """A child maps the file PROT_READ, MAP_PRIVATE (optionally reads the range) and gives each advice in turn."""
-    with workspace.file(case.file_size, pattern(1, case.file_size)) as path:  # as content(), and a read-only image has it
+    with workspace.file(case.file_size, pattern(1, case.file_size)) as path:  # non-zero data, and a read-only image has it
         results = probe(_advise_each, str(path), case).value_or_raise("set-up advising child")
     return AdviceSeen(tuple(tuple(r) for r in results))
 
