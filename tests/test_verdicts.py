@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ["-p", "harness.plugin"]
 
 CLAIM_TESTS = '''
+import gc
+
 import pytest
 from hypothesis import given, strategies as st
 from harness.findings import holds, observed, refuted
@@ -108,6 +110,16 @@ def test_leaves_state(conformance, target, n):
 @given(n=st.integers(0, 10))
 def test_sees_no_state(conformance, target, n):
     conformance.judge(judge_nothing_leaked, n, LEAKED)
+
+
+def judge_heap_frozen(n, frozen):
+    return holds() if frozen else refuted("the claim test's process would collect the whole heap it inherited")
+
+
+@pytest.mark.claim("UNMAP-3")
+@given(n=st.integers(0, 10))
+def test_inherits_a_frozen_heap(conformance, target, n):
+    conformance.judge(judge_heap_frozen, n, gc.get_freeze_count())
 '''
 
 
@@ -237,6 +249,19 @@ def test_broken_scenario_is_an_error_not_a_refutation(run):
 def test_each_claim_test_runs_in_its_own_process(run):
     result, cells = run("test_claims.py::test_leaves_state", "test_claims.py::test_sees_no_state")
     assert result.ret == 0 and cells["UNMAP-2"]["verdict"] == "holds"
+
+
+def test_a_claim_test_forks_from_a_frozen_heap_and_the_pytest_process_collects_again(run, pytester):
+    """Its garbage collections leave the objects it inherited alone (a collection writes to each object's header:
+    copy-on-write of the whole heap); the pytest process itself unfreezes afterwards, so its garbage is collected."""
+    pytester.makeconftest(f"""
+import gc
+def pytest_sessionfinish(session):
+    open({str(pytester.path / "frozen-at-the-end.txt")!r}, "w").write(str(gc.get_freeze_count()))
+""")
+    result, cells = run("-n", "0", "test_claims.py::test_inherits_a_frozen_heap")  # the process that forks it
+    assert cells["UNMAP-3"]["verdict"] == "holds"
+    assert (pytester.path / "frozen-at-the-end.txt").read_text() == "0"
 
 
 def test_verdicts_survive_xdist(run):
