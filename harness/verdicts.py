@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import hypothesis
 import pytest
@@ -50,6 +50,7 @@ RESULT_PROPERTY = "mmapconf.result"
 ITEM_PROPERTY = "mmapconf.item"
 _RECORD = pytest.StashKey["ClaimRecord"]()
 _CLAIM = pytest.StashKey[Claim]()
+_RUN_ALONE = pytest.StashKey["RunAlone"]()
 
 
 class ClaimRefuted(AssertionError):
@@ -186,10 +187,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the catalog claim this test checks (see suite/claims/)")
     config.addinivalue_line("markers", "run_alone: the claim depends on machine-wide state (write-back, page-cache "
                                        "residency): no other claim test runs at the same time, even under xdist")
-    config.pluginmanager.register(RunAlone(), "mmapconf-run-alone")
+    config.stash[_RUN_ALONE] = RunAlone()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _RUN_ALONE in config.stash:
+        config.stash[_RUN_ALONE].release()
     scenario_server.stop_zygote()
 
 
@@ -207,6 +210,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.extra_keyword_matches.update({claim.id, claim.topic, *claim.inventory})
         target = item.callspec.params.get("target") if hasattr(item, "callspec") else None
         item.user_properties.append((ITEM_PROPERTY, {"claim": claim.id, "target": target.id if target else None}))
+    items.sort(key=lambda item: item.get_closest_marker("run_alone") is None)  # run_alone first (RunAlone); stable
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -218,6 +222,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return None
     scenario_server.start_zygote()  # before the fork: every claim test's process asks it for a scenario server
     host_identity()  # found once, before the fork: every claim test's process inherits it
+    run_alone = item.config.stash[_RUN_ALONE]
+    run_alone.take(item)
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     # What this process holds is left out of the forked process's garbage collections: a collection there (Hypothesis
     # runs one before a test's first example) would write to every object's header, copying the whole heap page by
@@ -231,6 +237,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         item.ihook.pytest_runtest_logreport(report=report)
     item.session._setupstate.teardown_exact(nextitem)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    run_alone.keep_for(nextitem)
     return True
 
 
@@ -239,8 +246,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if claim is None:
         return
     record = item.stash[_RECORD] = ClaimRecord(claim, item.callspec.params["target"])
-    # The one place a claim becomes unsupported for a platform reason: what its target lacks of its requirements.
-    reason = record.target.unavailable or unmet(claim.requires, record.target.fs.get("lacks", {}))
+    reason = _unsupported_reason(claim, record.target)
     if reason:
         record.verdict, record.detail = "unsupported", reason
         _finish(item, record)
@@ -249,16 +255,53 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 class RunAlone:
     """Claim tests share a lock in the run's state directory: run_alone ones take it exclusively, the others shared,
-    so a write-back or residency claim never measures a machine that another claim test is busy writing to."""
+    so a write-back or residency claim never measures a machine that another claim test is busy writing to.
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item):
-        record = item.stash.get(_RECORD, None)
-        if record is None or not record.target.state_dir:
-            return (yield)
-        with open(Path(record.target.state_dir) / "run-alone.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("run_alone") else fcntl.LOCK_SH)
-            return (yield)
+    The process that forks the claim tests (pytest's, or an xdist worker's) takes the lock before each fork. It keeps
+    an exclusive lock for the next test when that one is run_alone too, and run_alone tests come first in the run
+    (pytest_collection_modifyitems), so they run one after another under one lock, instead of each waiting for the
+    claim test another worker is in the middle of. A shared lock is let go after each test, so a worker that waits
+    for the exclusive one gets it between two tests."""
+
+    def __init__(self) -> None:
+        self._held: tuple[tuple[Path, int], IO] | None = None  # (lock file, mode), and the open lock file
+
+    def take(self, item: pytest.Item) -> None:
+        wanted = _lock_wanted(item)
+        if self._held and self._held[0] == wanted:
+            return
+        self.release()
+        if wanted:
+            lock = open(wanted[0], "a")
+            fcntl.flock(lock, wanted[1])
+            self._held = wanted, lock
+
+    def keep_for(self, nextitem: pytest.Item | None) -> None:
+        """After a test: keep an exclusive lock the next test would take again, let go of anything else."""
+        if self._held and not (self._held[0][1] == fcntl.LOCK_EX and _lock_wanted(nextitem) == self._held[0]):
+            self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held[1].close()
+            self._held = None
+
+
+def _lock_wanted(item: pytest.Item | None) -> tuple[Path, int] | None:
+    """The lock (file, mode) a claim test runs under; None for other tests, and for one that will not run its
+    body (its target lacks what it requires: it is skipped at set-up)."""
+    claim = item.stash.get(_CLAIM, None) if item is not None else None
+    if claim is None:
+        return None
+    target = item.callspec.params["target"]
+    if not target.state_dir or _unsupported_reason(claim, target):
+        return None
+    return Path(target.state_dir) / "run-alone.lock", fcntl.LOCK_EX if item.get_closest_marker("run_alone") else fcntl.LOCK_SH
+
+
+def _unsupported_reason(claim: Claim, target: Target) -> str | None:
+    """The one place a claim becomes unsupported for a platform reason: what its target lacks of its requirements."""
+    return target.unavailable or unmet(claim.requires, target.fs.get("lacks", {}))
 
 
 def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None, bool]:

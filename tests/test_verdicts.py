@@ -264,6 +264,76 @@ def pytest_sessionfinish(session):
     assert (pytester.path / "frozen-at-the-end.txt").read_text() == "0"
 
 
+ALONE_TESTS = '''
+import os
+import time
+
+import pytest
+
+from harness.findings import holds
+
+
+def spend_a_while(name, conformance):
+    with open(os.environ["TIMELINE"], "a") as timeline:
+        timeline.write(f"{name} {time.monotonic()} ")
+        time.sleep(0.3)
+        timeline.write(f"{time.monotonic()}\\n")
+    conformance.judge(lambda case, seen: holds(), 0, 0)
+
+
+@pytest.mark.claim("PAGE-3")
+def test_beside_one(conformance, target):
+    spend_a_while("beside-1", conformance)
+
+
+@pytest.mark.claim("PAGE-1")
+@pytest.mark.run_alone
+def test_alone_one(conformance, target):
+    spend_a_while("alone-1", conformance)
+
+
+@pytest.mark.claim("PAGE-5")
+def test_beside_two(conformance, target):
+    spend_a_while("beside-2", conformance)
+
+
+@pytest.mark.claim("PAGE-2")
+@pytest.mark.run_alone
+def test_alone_two(conformance, target):
+    spend_a_while("alone-2", conformance)
+
+
+@pytest.mark.claim("SYNC-1")
+def test_beside_three(conformance, target):
+    spend_a_while("beside-3", conformance)
+
+
+@pytest.mark.claim("SYNC-2")
+def test_beside_four(conformance, target):
+    spend_a_while("beside-4", conformance)
+'''
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_run_alone_claim_tests_come_first_one_after_another_and_never_beside_another(run, pytester, tmp_path,
+                                                                                     monkeypatch, workers):
+    pytester.makepyfile(test_alone=ALONE_TESTS)
+    timeline = tmp_path / "timeline"
+    monkeypatch.setenv("TIMELINE", str(timeline))
+    result, cells = run("-n", workers, "test_alone.py")
+    ran = {claim: cell["verdict"] for claim, cell in cells.items() if cell["verdict"] != "not run"}
+    assert result.ret == 0 and len(ran) == 6 and set(ran.values()) == {"holds"}, result.stdout.str()
+    spans = sorted((float(start), float(end), name) for name, start, end in
+                   (line.split() for line in timeline.read_text().splitlines()))
+    names = [name for _, _, name in spans]
+    assert names.index("alone-2") == names.index("alone-1") + 1  # back to back
+    if workers == "0":
+        assert names[:2] == ["alone-1", "alone-2"]  # first (under xdist another worker may start beside them)
+    for start, end, name in spans:
+        if name.startswith("alone"):
+            assert all(other == name or e <= start or s >= end for s, e, other in spans), (name, spans)
+
+
 def test_verdicts_survive_xdist(run):
     result, cells = run("-n", "2", "test_claims.py::test_refuted", "test_claims.py::test_holds", "test_claims.py::test_observed")
     assert {c: cells[c]["verdict"] for c in ("SYNC-4", "SYNC-5", "GEOM-6")} == \
