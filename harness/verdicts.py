@@ -22,7 +22,9 @@ The verdict travels to the controlling process in the report's
 from __future__ import annotations
 
 import fcntl
+import functools
 import gc
+import inspect
 import json
 import time
 from collections import Counter
@@ -33,6 +35,7 @@ from typing import IO, Any, Callable, Iterator
 import hypothesis
 import pytest
 from hypothesis.errors import Unsatisfiable
+from hypothesis.internal import charmap
 from pytest_forked import forked_run_report
 
 from fixtures import scenario_server
@@ -222,6 +225,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return None
     scenario_server.start_zygote()  # before the fork: every claim test's process asks it for a scenario server
     host_identity()  # found once, before the fork: every claim test's process inherits it
+    _fill_caches_before_forks()
     run_alone = item.config.stash[_RUN_ALONE]
     run_alone.take(item)
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -239,6 +243,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     run_alone.keep_for(nextitem)
     return True
+
+
+@functools.cache
+def _fill_caches_before_forks() -> None:
+    """Fill, once, caches that every forked claim test's process would otherwise fill for itself:
+    - Hypothesis's table of Unicode categories, which st.characters() needs (read from .hypothesis/ in 5 ms, or made
+      afresh in 85 ms on the host; about 1 s in an emulated guest);
+    - inspect's map from files to modules: pytest formats a traceback with it, and Hypothesis has pytest format each
+      failure twice; the map's first use resolves the path of every module loaded (30 ms on the host per refuted
+      claim test)."""
+    charmap.charmap()
+    inspect.getmodule(_fill_caches_before_forks.__wrapped__.__code__)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

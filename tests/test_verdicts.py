@@ -120,6 +120,19 @@ def judge_heap_frozen(n, frozen):
 @given(n=st.integers(0, 10))
 def test_inherits_a_frozen_heap(conformance, target, n):
     conformance.judge(judge_heap_frozen, n, gc.get_freeze_count())
+
+
+def judge_caches_filled(n, filled):
+    return holds() if all(filled) else refuted(f"caches left for the claim test's process to fill: {filled}")
+
+
+@pytest.mark.claim("UNMAP-4")
+@given(n=st.integers(0, 10))
+def test_inherits_filled_caches(conformance, target, n):
+    import inspect
+    from hypothesis.internal import charmap
+    # imported after collection by the conftest of the test below: only a map made before the fork holds it
+    conformance.judge(judge_caches_filled, n, (charmap._charmap is not None, "wave" in inspect._filesbymodname))
 '''
 
 
@@ -262,6 +275,16 @@ def pytest_sessionfinish(session):
     result, cells = run("-n", "0", "test_claims.py::test_inherits_a_frozen_heap")  # the process that forks it
     assert cells["UNMAP-3"]["verdict"] == "holds"
     assert (pytester.path / "frozen-at-the-end.txt").read_text() == "0"
+
+
+def test_a_claim_test_inherits_the_caches_every_claim_test_would_fill(run, pytester):
+    """Hypothesis's Unicode table (st.characters()) and inspect's module map (pytest's tracebacks of failures)."""
+    pytester.makeconftest("""
+def pytest_collection_finish(session):
+    import wave
+""")
+    result, cells = run("test_claims.py::test_inherits_filled_caches")
+    assert cells["UNMAP-4"]["verdict"] == "holds", cells["UNMAP-4"]
 
 
 ALONE_TESTS = '''
