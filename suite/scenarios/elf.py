@@ -247,14 +247,7 @@ def touch_code(library: str, indices: tuple[int, ...]) -> dict | None:
     return entry
 
 
-PYTHON_TOUCHER = f"""\
-import sys
-sys.path.insert(0, {ROOT!r})
-from suite.scenarios.elf import touch_code
-touch_code(sys.argv[1], tuple(int(i) for i in sys.argv[2].split(",") if i))
-print("ready", flush=True)
-sys.stdin.read()
-"""
+CODE_TOUCHER = str(Path(ROOT, "fixtures", "code_toucher.py"))  # ELF-2's "python": touches as touch_code() does
 
 
 def _frames(entry: dict | None, pid: int | str) -> tuple[int | None, ...]:
@@ -279,7 +272,8 @@ def compare_text_frames(case: SharedTextCase) -> SharedTextSeen:
             my_frames = _frames(mine, "self")
     else:
         if case.other == "python":
-            argv, greeting = [sys.executable, "-c", PYTHON_TOUCHER, case.library, ",".join(map(str, indices))], None
+            argv = [sys.executable, "-I", "-S", CODE_TOUCHER, mine["path"], str(PAGE), *map(str, indices)]
+            greeting = None
         else:
             argv, greeting = [cat_program()], b"ready\n"
         with started(argv, greeting) as proc:
