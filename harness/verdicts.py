@@ -312,7 +312,8 @@ def _lock_wanted(item: pytest.Item | None) -> tuple[Path, int] | None:
     target = item.callspec.params["target"]
     if not target.state_dir or _unsupported_reason(claim, target):
         return None
-    return Path(target.state_dir) / "run-alone.lock", fcntl.LOCK_EX if item.get_closest_marker("run_alone") else fcntl.LOCK_SH
+    mode = fcntl.LOCK_EX if item.get_closest_marker("run_alone") else fcntl.LOCK_SH
+    return Path(target.state_dir) / "run-alone.lock", mode
 
 
 def _unsupported_reason(claim: Claim, target: Target) -> str | None:
