@@ -302,39 +302,14 @@ def spend_a_while(name, conformance):
         time.sleep(0.3)
         timeline.write(f"{time.monotonic()}\\n")
     conformance.judge(lambda case, seen: holds(), 0, 0)
+''' + "".join(f'''
 
-
-@pytest.mark.claim("PAGE-3")
-def test_beside_one(conformance, target):
-    spend_a_while("beside-1", conformance)
-
-
-@pytest.mark.claim("PAGE-1")
-@pytest.mark.run_alone
-def test_alone_one(conformance, target):
-    spend_a_while("alone-1", conformance)
-
-
-@pytest.mark.claim("PAGE-5")
-def test_beside_two(conformance, target):
-    spend_a_while("beside-2", conformance)
-
-
-@pytest.mark.claim("PAGE-2")
-@pytest.mark.run_alone
-def test_alone_two(conformance, target):
-    spend_a_while("alone-2", conformance)
-
-
-@pytest.mark.claim("SYNC-1")
-def test_beside_three(conformance, target):
-    spend_a_while("beside-3", conformance)
-
-
-@pytest.mark.claim("SYNC-2")
-def test_beside_four(conformance, target):
-    spend_a_while("beside-4", conformance)
-'''
+@pytest.mark.claim("{claim}"){alone}
+def test_{name.replace("-", "_")}(conformance, target):
+    spend_a_while("{name}", conformance)
+''' for name, claim, alone in [("beside-1", "PAGE-3", ""), ("alone-1", "PAGE-1", "\n@pytest.mark.run_alone"),
+                                ("beside-2", "PAGE-5", ""), ("alone-2", "PAGE-2", "\n@pytest.mark.run_alone"),
+                                ("beside-3", "SYNC-1", ""), ("beside-4", "SYNC-2", "")])
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
