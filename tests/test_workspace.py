@@ -56,6 +56,12 @@ def test_an_example_cut_short_leaves_no_periodic_file_and_the_next_one_starts_af
     remove_kept_files()
 
 
+def test_an_example_that_removed_its_periodic_file_and_failed_reports_its_own_error(tmp_path):
+    with pytest.raises(ValueError, match="the example's own"), Workspace(tmp_path).periodic_file(PAGE, PERIOD) as path:
+        path.unlink()
+        raise ValueError("the example's own")
+
+
 @pytest.fixture
 def read_only(tmp_path):
     write_corpus(tmp_path / CORPUS_DIR)
