@@ -137,11 +137,38 @@ def test_a_child_call_must_be_picklable_and_says_so_while_probe_inherits_any_cal
     assert "unpicklable result" in probe(lambda: lambda: 1).error
 
 
+def _open_files() -> set[str]:
+    """What this process's descriptors refer to (``pipe:[inode]`` for a pipe's end)."""
+    return {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def _pipe(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
 def test_a_probe_child_holds_no_pipe_end_of_a_live_child():
     """Else a Child that dies while a probe child lives would not be seen to (end of file never comes)."""
     with Child() as child:
-        open_fds = probe(os.listdir, "/proc/self/fd").value
-        assert not {str(child._requests), str(child._replies)} & set(open_fds)
+        ends = {_pipe(child._requests), _pipe(child._replies)}
+        assert not ends & probe(_open_files).value
+
+
+def _probe_end_and_what_a_child_holds() -> tuple[str, set[str]]:
+    from fixtures import probe as module
+
+    with Child() as grandchild:
+        return _pipe(module._probe_end), grandchild.call(_open_files).value
+
+
+def test_a_probe_childs_own_children_do_not_hold_the_end_that_says_it_has_gone():
+    """Else a probe whose child left a process behind would wait for that process too."""
+    end, held = probe(_probe_end_and_what_a_child_holds).value
+    assert end.startswith("pipe:") and end not in held
+
+
+def test_a_reply_larger_than_a_pipe_holds_comes_back_whole():
+    assert probe(bytes, 4 << 20).value == bytes(4 << 20)
 
 
 def test_no_child_left_behind():
