@@ -283,9 +283,9 @@ class ModelMachine:
         """The step a non-zero word gives: a rule among those usable now (all usable ones if the sequence leaves
         out every one of them), and its arguments."""
         digits = Digits(word - 1)
-        usable = [rule for rule in RULES if rule.usable(self)]
-        chosen = [rule for index, rule in enumerate(RULES) if not left_out >> index & 1 and rule in usable] or usable
-        rule = chosen[digits.below(RULE_DIGIT) % len(chosen)]
+        usable = [index for index, rule in enumerate(RULES) if rule.usable(self)]
+        chosen = [index for index in usable if not left_out >> index & 1] or usable
+        rule = RULES[chosen[digits.below(RULE_DIGIT) % len(chosen)]]
         getattr(self, rule.name)(**{name: ARGUMENTS[name](digits, self.page) for name in rule.arguments})
 
     # -- helpers -------------------------------------------------------------------------------------
