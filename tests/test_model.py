@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from fixtures import libc, procmem
 from fixtures.files import Workspace
+from fixtures.probe import Child
 from fixtures.platform import fs_identity, host_identity
 from harness.catalog import catalog
 from harness.expectations import EXPECTATIONS_DIR, expectation_for
@@ -328,6 +329,70 @@ def test_a_header_can_leave_out_rules_and_every_rule_runs_in_a_profiles_sequence
 
     collect()
     assert ran == {"start"} | {rule.name for rule in machine_module.RULES}
+
+
+# -- the second process's pages ----------------------------------------------------------------------
+
+
+class SecondProcessStoresUnseen(ModelMachine):
+    """A model that misses what the second process stores through its own mappings."""
+
+    def _store(self, map_id, anchor, delta, length, fill, in_child=False):
+        if self.model.maps[map_id].holder != "other":
+            return super()._store(map_id, anchor, delta, length, fill, in_child)
+        at, data = self._target(map_id, anchor, delta, length, fill)
+        assert self._other_call(machine_module.checked_store, self.addrs[map_id] + at, data)
+        self._check()
+
+
+def _calls_to_the_second_process(monkeypatch) -> list[str]:
+    called: list[str] = []
+    real_call = machine_module.Child.call
+    monkeypatch.setattr(machine_module.Child, "call", lambda child, fn, *args: (called.append(fn.__name__),
+                                                                                real_call(child, fn, *args))[1])
+    return called
+
+
+@pytest.mark.parametrize("reads_itself", [True, False], ids=["through-proc-pid-mem", "asked"])
+def test_the_second_process_pages_are_checked_whether_this_process_reads_them_or_asks(real_target, monkeypatch,
+                                                                                        reads_itself):
+    directory, platform = real_target
+    if not reads_itself:  # as where ptrace rules refuse /proc/PID/mem
+        monkeypatch.setattr(procmem, "open_other", lambda pid: False)
+    called = _calls_to_the_second_process(monkeypatch)
+    for machine, broken in ((ModelMachine, False), (SecondProcessStoresUnseen, True)):
+        state = machine(workspace=Workspace(directory), platform=platform)
+        try:
+            state.start(size=libc.PAGE_SIZE, fill=5)
+            state.other_mmap(shared=False, page=0, pages=1, trim=0)  # private: the file never shows the store
+            assert state._other_readable == reads_itself
+            if broken:
+                with pytest.raises(ModelDiscrepancy, match="m0 \\(MAP_PRIVATE in the second process.*page 0"):
+                    state.other_store(which=0, anchor="start", delta=3, length=8, fill=9)
+            else:
+                state.other_store(which=0, anchor="start", delta=3, length=8, fill=9)
+        finally:
+            state.teardown()
+    assert ("read_runs" in called) == (not reads_itself), called
+
+
+def test_proc_pid_mem_reads_a_childs_own_copy_and_fails_past_eof_instead_of_signalling(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * (libc.PAGE_SIZE + 1))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        with libc.Mapping.map(3 * libc.PAGE_SIZE, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE, fd) as mapping:
+            with Child() as child:
+                assert child.call(libc.write_bytes, mapping.addr, b"child").ok
+                assert procmem.open_other(child.pid)
+                pages = procmem.read_pages(mapping.addr, 3, libc.PAGE_SIZE, child.pid)
+                assert pages[0] == b"child" + b"x" * (libc.PAGE_SIZE - 5)
+                assert pages[1] == b"x" + bytes(libc.PAGE_SIZE - 1)
+                assert pages[2] is None
+            assert procmem.read_pages(mapping.addr, 1, libc.PAGE_SIZE) == [b"x" * libc.PAGE_SIZE]
+    finally:
+        procmem.close()
+        os.close(fd)
 
 
 # -- reading memory without signals -----------------------------------------------------------------

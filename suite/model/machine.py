@@ -6,7 +6,9 @@ that opened and mapped the file itself, or in a forked child that inherited this
 it to the model (suite/model/reference.py), and then checks every byte the model knows: st_size, read() of the
 whole file, and every page of every mapping in the process that holds it. Pages are read through
 /proc/self/mem (fixtures/procmem.py), so a page that would SIGBUS shows as unreadable and no check ever kills
-the process; stores touch memory for real only after the same read showed the page accessible.
+the process; stores touch memory for real only after the same read showed the page accessible. The second
+process's pages are read from this one, through its /proc/PID/mem (the same fault-in in its address space),
+where ptrace rules allow; elsewhere the second process reads them itself.
 
 A difference raises ``ModelDiscrepancy`` naming the catalog claim whose invariant broke. Every rule is a
 method that ends with the check, and the machine logs each step as that method's call, so the steps of a
@@ -169,9 +171,10 @@ class ModelDiscrepancy(AssertionError):
 _OTHER: dict = {}  # the second process's own descriptor
 
 
-def read_runs(runs: list[tuple[int, int]], page_size: int) -> list[list[bytes | None]]:
-    """Each run of pages (address, count): every page's bytes, or None where an access would fault."""
-    return [procmem.read_pages(addr, pages, page_size) for addr, pages in runs]
+def read_runs(runs: list[tuple[int, int]], page_size: int, pid: int | None = None) -> list[list[bytes | None]]:
+    """Each run of pages (address, count) in process ``pid`` (None: this one): every page's bytes, or None where
+    an access would fault."""
+    return [procmem.read_pages(addr, pages, page_size, pid) for addr, pages in runs]
 
 
 def other_open(path: str, inherited: list[tuple[int, int]], page_size: int) -> None:
@@ -264,6 +267,7 @@ class ModelMachine:
         self.addrs: dict[int, int] = {}  # mapping id -> address (in the process that holds it)
         self.log: list[str] = []  # the steps so far, as calls of the rules' methods
         self._other: Child | None = None  # the second process, forked when a rule first needs it
+        self._other_readable = False  # whether this process reads the second one's pages itself (else it asks)
         self.fd = os.open(self.path, os.O_RDWR)
 
     # -- a sequence, word by word ---------------------------------------------------------------------
@@ -308,6 +312,8 @@ class ModelMachine:
             inherited = [run for map_id in self.model.live("self") for run in self._runs(map_id)]
             self._other = Child()
             self._other_call(other_open, str(self.path), inherited, self.page)
+            # Read through /proc/PID/mem, the same fault-in as the second process's own read, without waking it.
+            self._other_readable = procmem.open_other(self._other.pid)
         return self._other
 
     def _other_call(self, fn, *args):
@@ -354,7 +360,9 @@ class ModelMachine:
             self._check_views(map_id, read_runs(self._runs(map_id), self.page))
         others = model.live("other")
         if others:
-            seen = self._other_call(read_runs, [run for map_id in others for run in self._runs(map_id)], self.page)
+            runs = [run for map_id in others for run in self._runs(map_id)]
+            seen = (read_runs(runs, self.page, self.other.pid) if self._other_readable
+                    else self._other_call(read_runs, runs, self.page))
             for map_id in others:
                 runs = self._runs(map_id)
                 self._check_views(map_id, seen[:len(runs)])
