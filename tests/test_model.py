@@ -11,6 +11,7 @@ Three parts:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -131,6 +132,23 @@ def test_fork_child_inherits_private_copies_and_its_stores_stay_its_own():
     assert model.check_view(child, 0, b"p" + b"a" * (P - 1)).claim == "FORK-3"
     model.end_fork()
     assert model.live("child") == []
+
+
+def test_a_fork_childs_mapping_shares_no_mutable_state_with_its_parents():
+    model = Model(page=P)
+    model.initial(b"a" * 2 * P)
+    private = model.mmap("self", False, 0, 2)
+    model.store(private, 0, b"p")
+    model.truncate(P)  # fills cut_pages
+    parent = model.maps[private]
+    child = model.maps[model.fork()[private]]
+    for field in dataclasses.fields(parent):
+        value = getattr(parent, field.name)
+        if isinstance(value, (list, dict, set, bytearray)):
+            assert getattr(child, field.name) is not value, field.name
+    assert parent.cut_pages and child.cut_pages == parent.cut_pages
+    assert child.copies[0] is not parent.copies[0] and child.copies[0].data is not parent.copies[0].data
+    assert bytes(child.copies[0].data) == bytes(parent.copies[0].data)
 
 
 def test_platform_alternatives_the_model_does_not_encode_are_named():

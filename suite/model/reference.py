@@ -34,8 +34,7 @@ invariant broke.
 
 from __future__ import annotations
 
-import copy as copy_module
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 HOLDERS = ("self", "other", "child")
 
@@ -385,9 +384,10 @@ class Model:
         children = {}
         for map_id in self.live("self"):
             m = self.maps[map_id]
-            child = copy_module.deepcopy(m)
-            child.id, child.holder, child.parent = self.next_id, "child", map_id
-            child.inherited = frozenset(child.copies)
+            # every mutable field copied (deepcopy took a fifth of a fork step's own time)
+            child = replace(m, id=self.next_id, holder="child", parent=map_id, present=list(m.present),
+                            copies={index: image.slice(0, len(image.data)) for index, image in m.copies.items()},
+                            discarded=set(m.discarded), cut_pages=set(m.cut_pages), inherited=frozenset(m.copies))
             self.maps[child.id] = child
             children[map_id] = child.id
             self.next_id += 1
