@@ -364,10 +364,15 @@ class SecondProcessStoresUnseen(ModelMachine):
 
 
 def _calls_to_the_second_process(monkeypatch) -> list[str]:
+    """The names of the functions the machine has its second process run, from now on."""
     called: list[str] = []
     real_call = machine_module.Child.call
-    monkeypatch.setattr(machine_module.Child, "call", lambda child, fn, *args: (called.append(fn.__name__),
-                                                                                real_call(child, fn, *args))[1])
+
+    def call(child, fn, *args):
+        called.append(fn.__name__)
+        return real_call(child, fn, *args)
+
+    monkeypatch.setattr(machine_module.Child, "call", call)
     return called
 
 
