@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fixtures.outcome import Outcome
 
@@ -26,6 +26,21 @@ def refuted(why: str) -> Finding:
 
 def observed(alternative: str, detail: str = "") -> Finding:
     return Finding("observed", detail, alternative)
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def found_in(error: BaseException, kind: type[E]) -> E | None:
+    """``error`` if it is a ``kind``, else the first ``kind`` inside it (exception groups, such as Hypothesis's
+    Flaky when a failing example passed on replay), else None."""
+    if isinstance(error, kind):
+        return error
+    for inner in getattr(error, "exceptions", ()):
+        found = found_in(inner, kind)
+        if found is not None:
+            return found
+    return None
 
 
 def plain(value: Any) -> Any:

@@ -5,7 +5,8 @@ A claim test is marked ``@pytest.mark.claim("ID")`` and takes ``conformance``
 finding to ``conformance.judge``; at the end of the test the verdict is:
 
 - refuted: an example refuted the claim (the last one raised is Hypothesis'
-  shrunk, minimal counterexample);
+  shrunk, minimal counterexample; or, when the kernel did not do the same
+  again as Hypothesis replayed it, the example that refuted, said so);
 - observed: an implementation-defined claim took the recorded alternative(s);
 - holds: every example held;
 - unsupported: the target lacks what the claim requires (catalog ``requires``,
@@ -34,7 +35,7 @@ from typing import IO, Any, Callable, Iterator
 
 import hypothesis
 import pytest
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.internal import charmap
 from pytest_forked import forked_run_report
 
@@ -46,7 +47,7 @@ from harness.expectations import (EXPECTATIONS_DIR, Expectation, expectation_for
                                   has_small_blocks)
 from harness.requirements import unmet
 from harness.targets import Target
-from harness.findings import Finding, plain
+from harness.findings import Finding, found_in, plain
 from reports.document import result_cell
 
 RESULT_PROPERTY = "mmapconf.result"
@@ -338,6 +339,22 @@ def _finish(item: pytest.Item, record: ClaimRecord) -> tuple[Expectation | None,
     return expectation, as_expected
 
 
+def _refuted(item: pytest.Item, record: ClaimRecord, refutation: ClaimRefuted, note: str = "") -> None:
+    """Record the refutation; a recorded one (expectations) ends the test as an expected failure."""
+    record.verdict, record.detail = "refuted", refutation.detail + note
+    record.counterexample = {
+        "parameters": plain(refutation.params),
+        "observation": plain(refutation.observation),
+        "hypothesis": getattr(refutation, "__notes__", []),  # the failing example and its replay line
+    }
+    expectation, as_expected = _finish(item, record)
+    if as_expected:
+        # Its reason is all an xfail report shows: no traceback (pytest would format the whole chain, source
+        # lines included, which takes seconds per claim in an emulated guest).
+        raise pytest.xfail.Exception(f"{record.claim.id} refuted, as recorded in {expectation.file}: "
+                                     f"{expectation.reason}", pytrace=False) from None
+
+
 def _reasons(rejected: Counter) -> str:
     return "; ".join(f"{reason} ({count}x)" for reason, count in rejected.most_common(2))
 
@@ -350,18 +367,7 @@ def pytest_runtest_call(item: pytest.Item):
     try:
         result = yield
     except ClaimRefuted as refutation:
-        record.verdict, record.detail = "refuted", refutation.detail
-        record.counterexample = {
-            "parameters": plain(refutation.params),
-            "observation": plain(refutation.observation),
-            "hypothesis": getattr(refutation, "__notes__", []),  # the failing example and its replay line
-        }
-        expectation, as_expected = _finish(item, record)
-        if as_expected:
-            # Its reason is all an xfail report shows: no traceback (pytest would format the whole chain, source
-            # lines included, which takes seconds per claim in an emulated guest).
-            raise pytest.xfail.Exception(f"{record.claim.id} refuted, as recorded in {expectation.file}: "
-                                         f"{expectation.reason}", pytrace=False) from None
+        _refuted(item, record, refutation)
         raise
     except pytest.skip.Exception as skip:
         record.verdict, record.detail = "unsupported", str(skip.msg).removeprefix("unsupported: ")
@@ -374,8 +380,13 @@ def pytest_runtest_call(item: pytest.Item):
         _finish(item, record)
         pytest.skip(f"unsupported: {record.detail}")
     except BaseException as error:
-        record.verdict, record.detail = "error", f"{type(error).__name__}: {error}"
-        _finish(item, record)
+        # Flaky: an example refuted the claim, and the kernel did not do the same when Hypothesis replayed it
+        refutation = found_in(error, ClaimRefuted) if isinstance(error, Flaky) else None
+        if refutation is not None:
+            _refuted(item, record, refutation, " (it did not happen again when Hypothesis replayed the example)")
+        else:
+            record.verdict, record.detail = "error", f"{type(error).__name__}: {error}"
+            _finish(item, record)
         raise
     if record.examples == 0:
         record.verdict, record.detail = "error", "the test judged no example"

@@ -60,6 +60,20 @@ def test_unsupported(conformance, target):
     conformance.unsupported("no such thing here")
 
 
+REFUTED_ONCE = []  # a kernel that misbehaves only the first time: the replay of the failing example holds
+
+
+def judge_first_call_refutes(n, seen):
+    return refuted("the first call refutes") if seen == 1 else holds()
+
+
+@pytest.mark.claim("SYNC-1")
+@given(n=st.integers(0, 10))
+def test_refuted_once(conformance, target, n):
+    REFUTED_ONCE.append(n)
+    conformance.judge(judge_first_call_refutes, n, len(REFUTED_ONCE))
+
+
 @pytest.mark.claim("SYNC-6")
 @given(n=st.integers(0, 10))
 def test_judges_nothing(conformance, target, n):
@@ -245,6 +259,19 @@ def test_rejected_examples_are_counted_in_the_verdict_of_those_that_ran(run):
     result, cells = run("test_claims.py::test_odd_examples_cannot_be_set_up")
     assert result.ret == 0 and cells["EOF-2"]["verdict"] == "holds" and cells["EOF-2"]["examples"] > 0
     assert "could not be set up here: odd files do not fit" in cells["EOF-2"]["detail"]
+
+
+def test_refutation_that_does_not_happen_again_when_replayed_is_still_a_refutation_and_says_so(run):
+    result, cells = run("test_claims.py::test_refuted_once")
+    assert result.ret == 1
+    cell = cells["SYNC-1"]
+    assert cell["verdict"] == "refuted", cell["detail"]
+    assert cell["detail"] == ("the first call refutes (it did not happen again when Hypothesis replayed the "
+                              "example)")
+    assert cell["counterexample"]["observation"] == 1
+    result, cells = run("test_claims.py::test_refuted_once", expect=EXPECT_REFUTED.format(claim="SYNC-1"))
+    assert result.ret == 0 and cells["SYNC-1"]["as_expected"]
+    result.assert_outcomes(xfailed=1)
 
 
 def test_test_that_judges_nothing_is_an_error(run):

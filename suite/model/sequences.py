@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from fixtures.files import Workspace
+from harness.findings import found_in
 from suite.model.machine import ModelMachine
 from suite.model.reference import Platform
 from suite.model.reproduction import reproduction
@@ -35,16 +36,6 @@ class SequenceBroke(AssertionError):
     def __init__(self, seen: ProgramSeen):
         super().__init__(f"{seen.claim}: {seen.detail}")
         self.seen = seen
-
-
-def _broken(error: BaseException) -> SequenceBroke | None:
-    if isinstance(error, SequenceBroke):
-        return error
-    for inner in getattr(error, "exceptions", ()):
-        found = _broken(inner)
-        if found is not None:
-            return found
-    return None
 
 
 def run_sequences(observe: Callable[..., Any], workspace: Workspace, case: SequenceRun, platform: Platform,
@@ -81,7 +72,7 @@ def run_sequences(observe: Callable[..., Any], workspace: Workspace, case: Seque
     except SequenceBroke as broke:
         return outcome(broke, True)
     except Flaky as flaky:  # the kernel did not do the same again when Hypothesis replayed the sequence
-        broke = _broken(flaky)
+        broke = found_in(flaky, SequenceBroke)
         if broke is None:
             raise
         return outcome(broke, False)
