@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_suite(*args: str, cwd: Path = ROOT, cache: Path | None = None,
-              preexec_fn: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
-    """The suite run as pytest; pytest's cache is off (the checkout's stays as it was) unless ``cache`` names one."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+              preexec_fn: Callable[[], None] | None = None, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """The suite run as pytest; pytest's cache is off (the checkout's stays as it was) unless ``cache`` names one.
+    ``path``: more directories to import from (after the checkout)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, (ROOT, *path))))
     cache_options = ["-o", f"cache_dir={cache}"] if cache else ["-p", "no:cacheprovider"]
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), *cache_options, "-q", *args],
@@ -198,6 +199,45 @@ def test_report_that_cannot_be_written_at_the_end_is_its_own_line_and_fails_the_
     result = run_suite("-k", "SYNC-4", f"--target-dir={tmp_path}", "--hypothesis-profile=ci", "--report=/dev/full")
     assert result.returncode == pytest.ExitCode.INTERNAL_ERROR, result.stdout + result.stderr
     assert "mmapconf: cannot write /dev/full: No space left on device" in result.stdout.splitlines()
+
+
+# The plugins a run loads: the ones tox.ini names, and no other.
+
+SEEN_BY_PLUGIN = """
+import json, os, sys
+
+def pytest_configure(config):
+    with open(os.environ["MMAPCONF_SEEN"], "w") as seen:
+        json.dump({"plugins": [name for name, _ in config.pluginmanager.list_name_plugin()],
+                   "hypothesis_loader": type(sys.modules["hypothesis.core"].__spec__.loader).__name__}, seen)
+"""
+
+
+@pytest.fixture
+def seen_at_configure(tmp_path, monkeypatch):
+    """What a run has loaded when it configures, with a stray pytest plugin installed on its path (a distribution
+    with a pytest11 entry point, as pip would leave it): the run's plugin names and how hypothesis was imported."""
+    (tmp_path / "seen_by_plugin.py").write_text(SEEN_BY_PLUGIN)
+    (tmp_path / "stray_plugin.py").write_text("")
+    dist = tmp_path / "stray_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: stray-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\nstray = stray_plugin\n")
+    (dist / "RECORD").write_text("stray_plugin.py,,\n")
+    monkeypatch.setenv("MMAPCONF_SEEN", str(tmp_path / "seen.json"))
+    result = run_suite("--collect-only", "-p", "seen_by_plugin", path=(tmp_path,))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((tmp_path / "seen.json").read_text())
+
+
+def test_run_loads_the_plugins_tox_ini_names_and_no_other(seen_at_configure):
+    plugins = seen_at_configure["plugins"]
+    assert {"hypothesispytest", "pytest_forked", "xdist", "harness.plugin"} <= set(plugins)
+    assert "stray" not in plugins
+
+
+def test_hypothesis_is_imported_as_it_is_not_rewritten_by_pytest(seen_at_configure):
+    assert seen_at_configure["hypothesis_loader"] == "SourceFileLoader"
 
 
 # Selecting claims: --claim (exact IDs and globs), --list-claims, and test IDs that name claim and target.
