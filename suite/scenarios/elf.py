@@ -16,17 +16,19 @@ import os
 import re
 import select
 import struct
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from fixtures import libc
 from fixtures.pages import page_frames
 from fixtures.probe import Child, probe
 from harness.findings import Finding, holds, refuted
+
+if TYPE_CHECKING:
+    import subprocess
 
 PAGE = libc.PAGE_SIZE
 HANDSHAKE_TIMEOUT = 30.0
@@ -71,6 +73,7 @@ def _stem(soname: str) -> str:
 def started(argv: list[str], greeting: bytes | None) -> Iterator[subprocess.Popen]:
     """Start a program with pipes; if ``greeting`` is given, write it to the program's stdin. Yield once a line
     came back on its stdout (the handshake), then close its stdin and reap it (killing it if it lingers)."""
+    import subprocess  # not at the top: it imports threading, which makes every fork in a scenario server dearer
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             close_fds=True)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import threading
 from dataclasses import dataclass
 
 from fixtures import libc
@@ -292,6 +291,7 @@ def increment_locked(path: str, lock: str, fcntl_range: str, at: int, count: int
 
 def _run(path: str, case: LockedIncrements, lock: str) -> tuple[Outcome, ...]:
     """Start ``processes`` workers at once (they wait at a pipe gate), each in its own process; how each ended."""
+    import threading  # not at the top: its after-fork handler would run in every fork child of a scenario server
     gate_r, gate_w = os.pipe()
     try:
         # An ExitStack closes the workers last-forked first: a later worker holds copies of the earlier ones'
