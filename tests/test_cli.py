@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Callable
 
@@ -17,13 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_suite(*args: str, cwd: Path = ROOT, cache: Path | None = None,
-              preexec_fn: Callable[[], None] | None = None, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+              preexec_fn: Callable[[], None] | None = None, path: tuple[Path, ...] = (),
+              without_site_packages: bool = False) -> subprocess.CompletedProcess:
     """The suite run as pytest; pytest's cache is off (the checkout's stays as it was) unless ``cache`` names one.
-    ``path``: more directories to import from (after the checkout)."""
+    ``path``: more directories to import from (after the checkout); ``without_site_packages``: python -S, so
+    ``path`` is all there is besides the standard library."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, (ROOT, *path))))
     cache_options = ["-o", f"cache_dir={cache}"] if cache else ["-p", "no:cacheprovider"]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), *cache_options, "-q", *args],
+        [sys.executable, *(["-S"] if without_site_packages else []), "-m", "pytest", "-c", str(ROOT / "tox.ini"), str(ROOT / "suite"), *cache_options, "-q", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600, preexec_fn=preexec_fn,
     )
 
@@ -238,6 +241,18 @@ def test_run_loads_the_plugins_tox_ini_names_and_no_other(seen_at_configure):
 
 def test_hypothesis_is_imported_as_it_is_not_rewritten_by_pytest(seen_at_configure):
     assert seen_at_configure["hypothesis_loader"] == "SourceFileLoader"
+
+
+def test_a_plugin_the_suite_needs_that_is_not_installed_is_one_line(tmp_path):
+    """This environment's packages, pytest-xdist left out."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(("xdist", "pytest_xdist")):
+            (packages / entry.name).symlink_to(entry)
+    assert_one_clear_line(run_suite("--collect-only", path=(packages,), without_site_packages=True),
+                          "this Python lacks pytest-xdist, which the suite needs: run it with ./mmapconf suite "
+                          "(which installs what it needs), or pip install -r requirements.txt")
 
 
 # Selecting claims: --claim (exact IDs and globs), --list-claims, and test IDs that name claim and target.
