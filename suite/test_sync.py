@@ -234,7 +234,7 @@ def test_msync_unmapped_range_enomem(conformance, target, data):
     conformance.judge(scenario.judge_unmapped_enomem, case, conformance.observe(scenario.msync_unmapped, conformance.workspace, case))
 
 
-# Each example waits for the flusher (about 0.1 s with the shortened intervals, up to WRITEBACK_BOUND = 10 s).
+# Each example waits for the flusher (10-20 ms with the shortened intervals, up to WRITEBACK_BOUND = 10 s).
 @pytest.mark.claim("SYNC-9")
 @pytest.mark.run_alone
 @settings(max_examples=15)

@@ -67,13 +67,15 @@ def judge_fails_with_einval(case: MsyncCall, result: MsyncResult) -> Finding:
 
 # --- shared pieces --------------------------------------------------------------------------------------
 
-# Periodic write-back made quick (SYNC-9): the flusher wakes every 0.1 s and writes what is older than 0.1 s.
-BRISK_FLUSHER = {"vm.dirty_expire_centisecs": "10", "vm.dirty_writeback_centisecs": "10"}
+# Periodic write-back made quick (SYNC-9): the flusher wakes every 10 ms and writes what is older than 10 ms, the
+# smallest non-zero values (0 would turn periodic write-back off). An example then waits 10-20 ms for the flusher,
+# against about 110 ms with both at 10 (0.1 s): 0.46 s against 1.78 s for the claim's 15 examples on ext4.
+BRISK_FLUSHER = {"vm.dirty_expire_centisecs": "1", "vm.dirty_writeback_centisecs": "1"}
 
 POLL_INTERVAL = 0.01  # s between cachestat(2) readings while waiting
 RETURN_BOUND = 0.5  # s: SYNC-2, "returns immediately"
 ASYNC_START_BOUND = 2.0  # s: SYNC-2, write-back "starts soon" (the flusher is held off for an hour meanwhile)
-WRITEBACK_BOUND = 10.0  # s: SYNC-9, 100 times the shortened expire and write-back intervals
+WRITEBACK_BOUND = 10.0  # s: SYNC-9, 1,000 times the shortened expire and write-back intervals
 
 
 def flusher(values: dict[str, str] | None):
@@ -531,7 +533,7 @@ class WrittenBackSeen:
 
 
 def wait_for_writeback(workspace: Workspace, case: DirtyLeft) -> WrittenBackSeen:
-    """With the dirty-expire and write-back intervals shortened to 0.1 s, dirty a clean file through MAP_SHARED, never
+    """With the dirty-expire and write-back intervals shortened to 10 ms, dirty a clean file through MAP_SHARED, never
     msync, and poll cachestat(2) for up to WRITEBACK_BOUND s until no page is dirty or under write-back."""
     with flusher(BRISK_FLUSHER), clean_file(workspace, case.file_size, pattern(43, case.file_size)) as path:
         settings = {name: sysctl.read(name) for name in BRISK_FLUSHER}
