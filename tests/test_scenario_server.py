@@ -54,11 +54,12 @@ def test_the_server_imports_neither_pytest_nor_hypothesis(server):
 
 def test_the_server_imports_no_stdlib_module_it_does_not_need(server):
     """Each extension module (and the libraries it loads: libz, libbz2, liblzma) makes every fork there dearer:
-    these came in through ctypes.util, shutil and tempfile before. threading (which subprocess imports) registers
-    an after-fork handler that runs in every fork child: Python code that copies about 170 pages on write."""
+    these came in through ctypes.util, shutil and tempfile before, hashlib (libcrypto) and the catalog (tomllib,
+    argparse) through two scenarios. threading (which subprocess imports) registers an after-fork handler that runs
+    in every fork child: Python code that copies about 170 pages on write."""
     loaded = server.observe(eval, "sorted(__import__('sys').modules)")
     assert not set(loaded) & {"ctypes.util", "shutil", "tempfile", "random", "zlib", "bz2", "lzma", "threading",
-                              "subprocess"}
+                              "subprocess", "hashlib", "tomllib", "argparse", "harness.catalog"}
 
 
 def test_the_server_maps_fewer_areas_than_the_pytest_process(server):

@@ -9,7 +9,6 @@ by construction, not by luck.
 
 from __future__ import annotations
 
-import hashlib
 
 from fixtures import libc
 from fixtures.outcome import Outcome, returned
@@ -40,6 +39,7 @@ def release_fence(inner: int, pages: int, page_size: int) -> None:
 def digest(data: bytes) -> str:
     """What a "digest" access returns for these bytes: a whole huge page (32 MiB under 16 KiB base pages) would
     otherwise travel from every child and be held for the judge."""
+    import hashlib  # here, not in every scenario server: it maps libcrypto, and each mapped area makes forks dearer
     return hashlib.sha256(data).hexdigest()
 
 
