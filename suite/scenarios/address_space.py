@@ -1,14 +1,18 @@
 """Address-space pieces that several topics' scenarios share (UNMAP, PROT, GEOM, BUS): ranges the test owns,
 fences, accesses run in children, and /proc/self/maps entries made comparable across runs.
 
-A fence is an anonymous PROT_NONE reservation one page larger on each side than the pages it surrounds. Pages
-freed inside it lie between two reserved pages, so no later mapping of the test can land there unless it is at
-most that many pages long (malloc and Python arenas map 128 KiB and more): "nothing was mapped there since" holds
-by construction, not by luck.
+A fence is an anonymous PROT_NONE reservation one page larger on each side than the pages it surrounds, placed in
+the middle of the widest free gap of the address space. The kernel puts a mapping made without MAP_FIXED in the
+highest gap that fits it (the lowest in the legacy layout), and the free space on either side of a fence there is
+far wider than anything a process maps: pages freed inside the fence stay free whatever the test, its children or
+Python map later, "nothing was mapped there since" holds by construction, whatever the page size. (A fence placed
+where mmap() chose would sit next to the other mappings: its freed pages were the highest gap there, and a 2 MiB
+huge page freed that way took the 1 MiB arena a child's Python mapped.)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from fixtures import libc
 from fixtures.outcome import Outcome, returned
@@ -18,17 +22,42 @@ from suite.scenarios import steps
 ANONYMOUS = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS
 
 
-def reserve(pages: int, page_size: int, prot: int = libc.PROT_NONE) -> int:
+def reserve(pages: int, page_size: int, prot: int = libc.PROT_NONE, at: int | None = None) -> int:
     """A fresh anonymous mapping of ``pages`` pages of ``page_size`` bytes (PROT_NONE by default): a range the test
-    owns."""
-    return libc.checked("mmap(reserve)", libc.mmap(None, pages * page_size, prot, ANONYMOUS, -1, 0))
+    owns; ``at``: where it must be (free, page-aligned), or wherever mmap() chooses."""
+    addr = libc.checked("mmap(reserve)", libc.mmap(at, pages * page_size, prot, ANONYMOUS, -1, 0))
+    if at is not None and addr != at:
+        libc.munmap(addr, pages * page_size)
+        raise RuntimeError(f"set-up: mmap() placed a reservation at {addr:#x}, not at the free address {at:#x}")
+    return addr
+
+
+def _middle_of_widest_gap(length: int, align: int) -> int:
+    """An ``align``-aligned address for ``length`` bytes in the middle of the widest free gap between this process's
+    mappings (read from /proc/self/maps; the vsyscall page lies beyond user space)."""
+    ranges = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if not line.endswith("[vsyscall]"):
+            start, end = line.split(maxsplit=1)[0].split("-")
+            ranges.append((int(start, 16), int(end, 16)))
+    low, high = max(((end, start) for (_, end), (start, _) in zip(ranges, ranges[1:])), key=lambda gap: gap[1] - gap[0])
+    at = (low + high - length) // 2 // align * align
+    if at < low or at + length > high:
+        raise RuntimeError(f"set-up: no free gap of {length} bytes in this process's address space")
+    return at
+
+
+def fence(pages: int, page_size: int) -> int:
+    """A fence around ``pages`` pages (see the module docstring): the address of its first inner page."""
+    length = (pages + 2) * page_size
+    return reserve(pages + 2, page_size, at=_middle_of_widest_gap(length, page_size)) + page_size
 
 
 def fenced_hole(pages: int, page_size: int) -> int:
-    """The first address of ``pages`` free pages, with a reserved PROT_NONE page on each side (release_fence frees all)."""
-    base = reserve(pages + 2, page_size)
-    libc.checked("munmap(hole)", libc.munmap(base + page_size, pages * page_size))
-    return base + page_size
+    """The first address of ``pages`` free pages inside a fence (release_fence frees all)."""
+    inner = fence(pages, page_size)
+    libc.checked("munmap(hole)", libc.munmap(inner, pages * page_size))
+    return inner
 
 
 def release_fence(inner: int, pages: int, page_size: int) -> None:

@@ -2,8 +2,8 @@
 
 Freed ranges are fenced (suite/scenarios/address_space.py): a file mapping is placed
 with MAP_FIXED inside an anonymous PROT_NONE reservation one page larger on each side,
-so after munmap() the freed pages lie between two reserved pages and nothing else of
-the test can have been mapped there since.
+in the middle of the widest free gap of the address space, so after munmap() the freed
+pages lie between two reserved pages and nothing else can have been mapped there since.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fixtures.files import OPEN_MODES, Workspace, pattern
 from fixtures.outcome import Outcome
 from fixtures.probe import Child, probe, probe_each
 from suite.scenarios import steps
-from suite.scenarios.address_space import act, digest, relative, release_fence, reserve
+from suite.scenarios.address_space import act, digest, fence, relative, release_fence
 from suite.scenarios.steps import MAP_TYPES, PROT_BITS, bits
 from suite.scenarios.case import PagedCase
 from harness.findings import Finding, holds, refuted
@@ -28,7 +28,7 @@ def fenced_map(path: str, mode: str, length: int, prot: tuple[str, ...], flags: 
     """Map ``path`` with MAP_FIXED inside a fence of ``page_size`` pages (see the module docstring); the mapping's
     address."""
     pages = libc.round_up(length, page_size) // page_size
-    inner = reserve(pages + 2, page_size) + page_size
+    inner = fence(pages, page_size)
     fd = os.open(path, OPEN_MODES[mode])
     try:
         result = libc.mmap(inner, length, bits(prot, PROT_BITS), MAP_TYPES[flags] | libc.MAP_FIXED, fd, offset)
