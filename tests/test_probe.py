@@ -12,6 +12,7 @@ import pytest
 from fixtures import libc
 from fixtures.outcome import SetUpFailed
 from fixtures.probe import Child, ChildGone, probe, probe_each
+from suite.scenarios.address_space import fenced_hole, release_fence
 
 
 def _raise_oserror():
@@ -86,7 +87,11 @@ def test_sigbus_from_page_beyond_eof(tmp_path):
 
 
 def test_sigsegv_from_unmapped_address():
-    outcome = probe(libc.read_bytes, libc.unmapped_address(), 1)
+    hole = fenced_hole(1, libc.PAGE_SIZE)
+    try:
+        outcome = probe(libc.read_bytes, hole, 1)
+    finally:
+        release_fence(hole, 1, libc.PAGE_SIZE)
     assert (outcome.kind, outcome.signal_name) == ("signalled", "SIGSEGV")
 
 
@@ -198,8 +203,11 @@ def _touch(addr):
 
 def test_probe_each_pins_each_crash_to_its_item():
     with libc.Mapping.map(libc.PAGE_SIZE, libc.PROT_READ, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS) as mapping:
-        hole = libc.unmapped_address()
-        outcomes = probe_each(_touch, [mapping.addr, hole, 0, hole, mapping.addr])
+        hole = fenced_hole(1, libc.PAGE_SIZE)
+        try:
+            outcomes = probe_each(_touch, [mapping.addr, hole, 0, hole, mapping.addr])
+        finally:
+            release_fence(hole, 1, libc.PAGE_SIZE)
     assert [o.kind for o in outcomes] == ["returned", "signalled", "returned", "signalled", "returned"]
     assert outcomes[1].signal_name == outcomes[3].signal_name == "SIGSEGV"
 

@@ -15,6 +15,7 @@ from fixtures.files import Workspace, pattern
 from fixtures.outcome import Outcome, returned
 from fixtures.probe import Child, probe
 from suite.scenarios import steps
+from suite.scenarios.address_space import fenced_hole, release_fence
 from suite.scenarios.case import PagedCase
 from harness.findings import Finding, holds, observed, refuted
 
@@ -479,9 +480,12 @@ def msync_unmapped(workspace: Workspace, case: UnmappedRange) -> UnmappedSeen:
     page = case.page_size
     length = (case.span[1] - case.span[0]) * page - case.trim
     if case.layout == "reserved":
-        base = libc.unmapped_address(case.pages, page)
-        result = libc.msync(base + case.span[0] * page, length, flags)
-        hole_mapped = _mapped_in(base + case.hole[0] * page, base + case.hole[1] * page)
+        base = fenced_hole(case.pages, page)
+        try:
+            result = libc.msync(base + case.span[0] * page, length, flags)
+            hole_mapped = _mapped_in(base + case.hole[0] * page, base + case.hole[1] * page)
+        finally:
+            release_fence(base, case.pages, page)
         if hole_mapped:
             raise RuntimeError("set-up: something was mapped into the reserved range during the call; it was not provably unmapped")
         return UnmappedSeen(result.errno_name, hole_mapped)
