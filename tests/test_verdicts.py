@@ -205,6 +205,33 @@ def pytest_runtest_logreport(report):
     assert "Traceback" not in shown and "conformance.judge" not in shown and "ClaimRefuted" not in shown, shown
 
 
+def test_hypothesis_formats_a_refutation_for_itself_natively_and_the_report_keeps_the_run_style(run, pytester):
+    # Hypothesis has pytest format each failure twice for its own use: pytest's default style parsed the source of
+    # every frame's file (0.7 s a refuted claim test in an emulated guest).
+    pytester.makeconftest("""
+import hypothesis.core
+
+_format = hypothesis.core.format_exception
+
+
+def _kept(err, tb):
+    text = _format(err, tb)
+    with open("hypothesis-tracebacks.txt", "a") as f:
+        f.write(text + "\\0")
+    return text
+
+
+hypothesis.core.format_exception = _kept
+""")
+    result, cells = run("test_claims.py::test_refuted")
+    assert cells["SYNC-4"]["verdict"] == "refuted"
+    formatted = [text for text in (pytester.path / "hypothesis-tracebacks.txt").read_text().split("\0") if text]
+    assert len(formatted) == 2, formatted
+    assert all(text.startswith("Traceback (most recent call last):") for text in formatted), formatted
+    # the run's report: pytest's own style, the test's source with its failing line marked
+    result.stdout.fnmatch_lines([">*conformance.judge(judge_even, n, n)"])
+
+
 def test_claim_that_starts_to_hold_against_its_record_fails(run):
     result, cells = run("test_claims.py::test_holds", expect=EXPECT_REFUTED.format(claim="SYNC-5"))
     assert result.ret == 1
