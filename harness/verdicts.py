@@ -361,8 +361,8 @@ def _native_tracebacks(config: pytest.Config) -> Iterator[None]:
     """While the claim test runs, failures are formatted as Python does (--tb=native). Hypothesis has pytest format
     every failure twice for its own use (before and after replaying the failing example; the text is only shown
     if the replay goes differently); pytest's default style parses each frame's source file to show whole
-    statements: 10 ms a refuted claim test on the host, 0.7 s in an emulated kernel guest. The test's report,
-    made after this, is formatted in the style the run asked for."""
+    statements: 0.84-0.89 s of a refuted claim test in a 6.12 TCG guest, 0.19-0.20 s natively (on the host 22 ms
+    against 2 ms, under cProfile). The test's report, made after this, is formatted in the style the run asked for."""
     style = config.option.tbstyle
     config.option.tbstyle = "native"
     try:

@@ -10,8 +10,8 @@ modules and two spare 9p shares, ``mmapconf-9p-cache-none`` and
 Measured here (2 host CPUs, /dev/kvm present): KVM cannot run these kernels
 (6.12: "KVM internal error. Suberror: 1", an emulation failure in the kernel's
 decompressor; 6.1: no output at all), so guests run under TCG
-(``-accel tcg,thread=multi``, ``-cpu`` as kernels/architectures.py says), about 7 s from QEMU's start to the
-first command on the guest's root. Other architectures always run under TCG.
+(``-accel tcg,thread=multi``, ``-cpu`` as kernels/architectures.py says), about 7 s from QEMU's start
+to the first command on the guest's root. Other architectures always run under TCG.
 """
 
 from __future__ import annotations

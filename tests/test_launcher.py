@@ -47,8 +47,8 @@ esac
 def run(tmp_path: Path, checkout: Path, python: Path) -> tuple[int, list[str]]:
     calls = tmp_path / "calls"
     calls.unlink(missing_ok=True)
-    done = subprocess.run([str(checkout / "mmapconf"), "suite", "-k", "x"], env={"PATH": "/usr/bin:/bin", "PYTHON": str(python)},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(checkout / "mmapconf"), "suite", "-k", "x"],
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": str(python)}, capture_output=True, text=True, timeout=60)
     made = [line.split()[1] for line in calls.read_text().splitlines() if line.startswith("-m ")]
     return done.returncode, made  # which modules ran: tox, pytest
 
