@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import mounts, provision
+from fixtures import libc, mounts, provision
 from fixtures.run_dirs import make_run_dir, remove_run_dir
 from fixtures.platform import fs_identity, mount_of
 from harness.requirements import lacking
@@ -82,6 +82,25 @@ def test_measuring_what_a_filesystem_lacks_leaves_nothing_mapped_even_on_hugetlb
     assert lacks["page-cache-observable"] == f"cachestat(2) of a file here fails with {refused}"
     assert lacks["page-cache-evictable"].startswith("whether its pages were evicted cannot be seen: cachestat(2)")
     assert not {"writable-file", "writable-shared-mapping", "sparse-files", "exec-allowed"} & set(lacks)
+
+
+@needs_root
+@pytest.mark.skipif(provision.availability().get("hugetlbfs") is not None, reason="no hugetlbfs here")
+def test_without_cachestat_hugetlbfs_still_lacks_an_observable_page_cache(tmp_path, monkeypatch):
+    """A kernel before 6.5 (ENOSYS) leaves mincore(2), which sees a hugetlbfs mapping's own page-table entries only:
+    the residency claims must be unsupported there too (on 6.1 they ran, and were refuted)."""
+    monkeypatch.setattr("fixtures.libc.cachestat", lambda fd, offset, length: libc.CallResult(None, errno.ENOSYS))
+    ledger, made = provision.provision(["hugetlbfs"], tmp_path)
+    try:
+        run_dir = make_run_dir(made[0].directory)
+        lacks = lacking(run_dir, {**fs_identity(str(run_dir)).as_dict(), "provisioned": made[0].facts})
+        remove_run_dir(run_dir)
+    finally:
+        problems = ledger.teardown()
+    assert problems == []
+    unseen = "no cachestat(2) (Linux 6.5+), and mincore(2) of a fresh mapping counts none of the pages of a file just written"
+    assert lacks["page-cache-observable"] == unseen
+    assert lacks["page-cache-evictable"] == f"whether its pages were evicted cannot be seen: {unseen}"
 
 
 @needs_root

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import capabilities
+from fixtures import capabilities, libc
 from fixtures.platform import fs_identity
 from harness.catalog import catalog
 from harness.requirements import REQUIREMENTS, lacking
@@ -59,6 +59,12 @@ def test_a_noexec_mount_lacks_exec_allowed(tmp_path):
 def test_overlayfs_lacks_an_observable_page_cache_and_write_back():
     assert capabilities.page_cache_elsewhere(Path("/d"), {"type": "overlayfs"}).startswith("overlayfs: a mapping")
     assert capabilities.writeback_unobservable(Path("/d"), {"type": "overlayfs"}).startswith("overlayfs: a mapping")
+
+
+def test_without_cachestat_mincore_counts_the_pages_of_a_local_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("fixtures.libc.cachestat", lambda fd, offset, length: libc.CallResult(None, errno.ENOSYS))
+    assert capabilities.page_cache_elsewhere(tmp_path, fs_identity(str(tmp_path)).as_dict()) is None
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir() or fs_identity("/dev/shm").type != "tmpfs",

@@ -23,11 +23,25 @@ ANONYMOUS = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS
 
 
 def reserve(pages: int, page_size: int, prot: int = libc.PROT_NONE, at: int | None = None) -> int:
-    """A fresh anonymous mapping of ``pages`` pages of ``page_size`` bytes (PROT_NONE by default): a range the test
-    owns; ``at``: where it must be (free, page-aligned), or wherever mmap() chooses."""
-    addr = libc.checked("mmap(reserve)", libc.mmap(at, pages * page_size, prot, ANONYMOUS, -1, 0))
+    """A fresh anonymous mapping of ``pages`` pages of ``page_size`` bytes (PROT_NONE by default), aligned to
+    ``page_size``: a range the test owns; ``at``: where it must be (free, page-aligned), or wherever mmap() chooses.
+
+    A file of larger pages than the system's (hugetlbfs) maps with MAP_FIXED only at an address aligned to its page
+    (else EINVAL). The kernel aligns an anonymous mapping to a huge page by itself only on newer kernels, and only one
+    whose length is a multiple of it (6.12 and 6.18 did, 6.1 did not): so a larger reservation, trimmed to the
+    aligned range."""
+    length = pages * page_size
+    if at is None and page_size > libc.PAGE_SIZE:
+        slack = page_size - libc.PAGE_SIZE
+        addr = libc.checked("mmap(reserve)", libc.mmap(None, length + slack, prot, ANONYMOUS, -1, 0))
+        aligned = libc.round_up(addr, page_size)
+        for start, end in ((addr, aligned), (aligned + length, addr + length + slack)):
+            if end > start:
+                libc.checked("munmap(reserve)", libc.munmap(start, end - start))
+        return aligned
+    addr = libc.checked("mmap(reserve)", libc.mmap(at, length, prot, ANONYMOUS, -1, 0))
     if at is not None and addr != at:
-        libc.munmap(addr, pages * page_size)
+        libc.munmap(addr, length)
         raise RuntimeError(f"set-up: mmap() placed a reservation at {addr:#x}, not at the free address {at:#x}")
     return addr
 
