@@ -3,6 +3,8 @@
     python benchmarks/model_rate.py [DIR ...] [--fs NAME,...] [--steps N] [--sequence-length L]
     python benchmarks/model_rate.py [DIR ...] [--fs NAME,...] --runs R [--sequences S]
 
+With neither a directory nor ``--fs``: the current directory (the suite's default target).
+
 ``--fs`` (root) provisions filesystems as the suite's ``--fs`` does (fixtures/provision.py) and removes them after.
 
 For each directory: random sequences (Hypothesis generation only, no shrinking), drawn here and run in a
@@ -123,7 +125,8 @@ def fsx_rate(directory: Path, operations: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directories", nargs="*", type=Path)
+    parser.add_argument("directories", nargs="*", type=Path,
+                        help="directories to run in (default, without --fs: the current directory)")
     parser.add_argument("--fs", default="", help="filesystems to provision (root), e.g. ext4,xfs,btrfs,fuse-python")
     parser.add_argument("--steps", type=count, default=5000, help="steps to run per directory (default 5000)")
     parser.add_argument("--sequence-length", type=count, default=80,
@@ -134,6 +137,8 @@ def main() -> None:
     parser.add_argument("--sequences", type=count, default=40,
                         help="sequences per run with --runs (default 40, as the test)")
     args = parser.parse_args()
+    if not args.directories and not args.fs:
+        args.directories = [Path.cwd()]
     missing = [str(directory) for directory in args.directories if not directory.is_dir()]
     if missing:
         parser.error(f"not a directory: {', '.join(missing)}")

@@ -13,9 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+def run_benchmark(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "model_rate.py"), *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def test_the_rate_counts_the_steps_it_ran_and_leaves_nothing(tmp_path):
@@ -26,6 +26,13 @@ def test_the_rate_counts_the_steps_it_ran_and_leaves_nothing(tmp_path):
     assert rate and int(rate[1]) >= 100 and int(rate[2]) >= 2, done.stdout
     assert done.stdout.splitlines()[1].startswith(("fsx: not available here", "  fsx: "))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_directory_it_runs_in_the_current_one(tmp_path):
+    done = run_benchmark("--steps", "20", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"{tmp_path} ("), done.stdout
+    assert [path.name for path in tmp_path.iterdir()] in ([], [".hypothesis"])  # Hypothesis's own, in the cwd
 
 
 def test_runs_say_how_many_found_a_discrepancy(tmp_path):
