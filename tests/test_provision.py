@@ -98,7 +98,8 @@ def test_without_cachestat_hugetlbfs_still_lacks_an_observable_page_cache(tmp_pa
     finally:
         problems = ledger.teardown()
     assert problems == []
-    unseen = "no cachestat(2) (Linux 6.5+), and mincore(2) of a fresh mapping counts none of the pages of a file just written"
+    unseen = ("no cachestat(2) (Linux 6.5+), and mincore(2) of one mapping does not count a page of the file that "
+              "another mapping holds")
     assert lacks["page-cache-observable"] == unseen
     assert lacks["page-cache-evictable"] == f"whether its pages were evicted cannot be seen: {unseen}"
 
