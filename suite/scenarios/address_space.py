@@ -31,8 +31,8 @@ def reserve(pages: int, page_size: int, prot: int = libc.PROT_NONE, at: int | No
     whose length is a multiple of it (6.12 and 6.18 did, 6.1 did not): so a larger reservation, trimmed to the
     aligned range."""
     length = pages * page_size
-    if at is None and page_size > libc.PAGE_SIZE:
-        slack = page_size - libc.PAGE_SIZE
+    if at is None:
+        slack = page_size - libc.PAGE_SIZE  # none at the system's page size: nothing to trim
         addr = libc.checked("mmap(reserve)", libc.mmap(None, length + slack, prot, ANONYMOUS, -1, 0))
         aligned = libc.round_up(addr, page_size)
         for start, end in ((addr, aligned), (aligned + length, addr + length + slack)):
