@@ -14,10 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypothesis import settings
-
 from fixtures import provision
-from harness import profiles  # noqa: F401  (registers the profiles --profile names)
+from harness import profiles  # the suite's profiles, which --profile names
 from kernels import CHECKOUT
 from kernels.arguments import Parser, UsageError, count, positive
 from kernels.architectures import ARCHITECTURES, DEFAULT_ARCH, Architecture
@@ -135,10 +133,9 @@ def parse(argv: list[str]) -> Options:
     for arg in pytest_args:
         if arg.split("=")[0] in RESERVED or re.match(r"^-n\d", arg):
             raise UsageError(f"pytest option {arg.split('=')[0]} is set by the kernel matrix (use its own options)")
-    try:
-        settings.get_profile(args.profile)
-    except Exception:
-        raise UsageError(f"unknown Hypothesis profile {args.profile!r} (kernel-matrix, kernel-smoke, ci, dev, thorough)") from None
+    problem = profiles.unknown_profile(args.profile)
+    if problem:
+        raise UsageError(f"--profile {args.profile}: {problem}")
     if not args.host and not args.guests:
         raise UsageError("--no-host with --no-guests leaves nothing to run")
     architectures = parse_architectures(args.arch) if args.guests else []

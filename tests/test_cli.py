@@ -160,10 +160,11 @@ def test_output_check_leaves_no_file(tmp_path):
     assert not report.exists() and report.parent.is_dir()
 
 
-def test_unknown_hypothesis_profile(target_dir):
-    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", "--hypothesis-profile", "nosuch")
+@pytest.mark.parametrize("name", ["nosuch", "default"])  # default: Hypothesis's own, with its 200 ms deadline
+def test_unknown_hypothesis_profile(target_dir, name):
+    result = run_suite("-k", "SYNC-4", f"--target-dir={target_dir}", "--hypothesis-profile", name)
     assert_refused_before_the_run(
-        result, "--hypothesis-profile nosuch: no such profile; the profiles are dev, ci, thorough, kernel-matrix, "
+        result, f"--hypothesis-profile {name}: no such profile; the profiles are dev, ci, thorough, kernel-matrix, "
                 "kernel-smoke")
 
 
